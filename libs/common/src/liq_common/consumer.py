@@ -1,0 +1,314 @@
+"""The one Redis Streams consumer-group loop every consumer service runs.
+
+Semantics (at-least-once; handlers must be idempotent):
+
+* The group is created with ``MKSTREAM`` at ``start_id``; only ``BUSYGROUP`` (it exists) is swallowed.
+* On start the consumer first re-reads its own pending entries (ID ``0``: delivered before a crash but
+  never acknowledged), then new ones (``>``).
+* Every ``claim_interval`` it takes over entries idle longer than ``claim_idle_ms`` from dead consumers
+  (``XAUTOCLAIM``). Entries the stream no longer holds (trimmed by ``MAXLEN``) are counted as lost.
+* A batch is acknowledged (``XACK``) only after the handler returned.
+* An entry that does not decode goes to the dead-letter stream at once, with the reason.
+* A handler error of a *transient* type (e.g. database down) leaves the batch pending and retries it
+  with backoff, indefinitely: nothing is dead-lettered because a dependency is down.
+* Any other handler error retries the entries one by one to isolate the poison one; an entry that
+  fails ``max_attempts`` times goes to the dead-letter stream and the others carry on.
+* ``NOGROUP`` (Redis restarted without persistence, or the key deleted) re-creates the group at ``0``.
+* When ``stop`` is set the loop finishes the batch in hand, acknowledges it and returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar, cast
+
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ResponseError
+
+from liq_common import metrics
+from liq_common.backoff import Backoff
+from liq_common.codec import FIELD, EntryDecodeError, EventCodec, encode
+from liq_common.logs import truncate
+from liq_common.streams import REDIS_DOWN
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T", bound=msgspec.Struct)
+Entry = tuple[bytes, T]
+"""A decoded stream entry: (entry id, event)."""
+Handler = Callable[[list[tuple[bytes, T]]], Awaitable[None]]
+
+
+async def ensure_group(client: aioredis.Redis, stream: str, group: str, start_id: str = "0") -> bool:
+    """Create consumer group ``group`` on ``stream`` (and the stream); True if it was created.
+
+    Raises:
+        ResponseError: Any Redis error other than ``BUSYGROUP``.
+    """
+    try:
+        await client.xgroup_create(stream, group, id=start_id, mkstream=True)
+    except ResponseError as exc:
+        if str(exc).startswith("BUSYGROUP"):
+            return False
+        raise
+    return True
+
+
+class ConsumerRunner(Generic[T]):
+    """Reads a stream as one consumer of a group and feeds decoded batches to ``handler``.
+
+    Args:
+        client: Redis client; its socket timeout must exceed ``block_ms``.
+        stream: Stream key to read.
+        group: Consumer group name (one per service).
+        consumer: This process's consumer name, stable across restarts so pending entries come back.
+        codec: Decoder for the stream's entries.
+        handler: Coroutine handling a batch of ``(id, event)``; raising means "not processed".
+        dead_stream: Where undecodable and poison entries go.
+        transient: Exception types meaning "a dependency is down, retry later".
+        batch_size: ``COUNT`` of each read.
+        block_ms: ``BLOCK`` of each read, also the longest wait before ``stop`` is noticed.
+        max_attempts: Handler failures after which an entry is dead-lettered.
+        claim_idle_ms: Idle time after which another consumer's pending entry is claimed.
+        claim_interval: Seconds between ``XAUTOCLAIM`` / lag-gauge rounds.
+        dead_maxlen: Approximate cap of the dead-letter stream.
+        start_id: Where a newly created group starts (``0`` = whole stream, ``$`` = new entries only).
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        codec: EventCodec[T],
+        handler: Handler[T],
+        dead_stream: str,
+        transient: tuple[type[BaseException], ...] = (),
+        batch_size: int = 500,
+        block_ms: int = 1000,
+        max_attempts: int = 3,
+        claim_idle_ms: int = 60_000,
+        claim_interval: float = 15.0,
+        dead_maxlen: int = 100_000,
+        start_id: str = "0",
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self.codec = codec
+        self.handler = handler
+        self.dead_stream = dead_stream
+        self.transient = transient
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.max_attempts = max_attempts
+        self.claim_idle_ms = claim_idle_ms
+        self.claim_interval = claim_interval
+        self.dead_maxlen = dead_maxlen
+        self.start_id = start_id
+        self.backoff = backoff or Backoff(base=0.1, cap=5.0, reset_after=0)
+        self.processed = 0
+        self.dead = 0
+        self.healthy = True
+        self._attempts: dict[bytes, int] = {}
+        self._read_pending = True
+        self._next_claim = 0.0
+        labels = (stream, group)
+        self._acked = metrics.CONSUMED.labels(stream, group, "acked")
+        self._retried = metrics.CONSUMED.labels(stream, group, "retried")
+        self._dead = metrics.CONSUMED.labels(stream, group, "dead")
+        self._seconds = metrics.HANDLER_SECONDS.labels(*labels)
+        self._lag = metrics.CONSUMER_LAG.labels(*labels)
+        self._pending = metrics.CONSUMER_PENDING.labels(*labels)
+        self._transient = metrics.HANDLER_RETRIES.labels(*labels)
+        self._log = log.bind(stream=stream, group=group, consumer=consumer)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; returns after the batch in hand is acknowledged."""
+        await self._with_redis(stop, lambda: ensure_group(self.client, self.stream, self.group, self.start_id))
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+            except ResponseError as exc:
+                if not str(exc).startswith("NOGROUP"):
+                    raise
+                await self._recreate_group()
+            except REDIS_DOWN as exc:
+                await self._redis_down(exc, stop)
+            except self.transient as exc:
+                self._log.warning("handler_transient_error", error=repr(exc))
+                await self._pause(stop)
+            else:
+                if not self.healthy:
+                    self._log.info("consumer_redis_recovered")
+                self.healthy = True
+                self.backoff.reset()
+
+    async def poll_once(self) -> int:
+        """One round: maybe claim idle entries, then read one batch and process it. Returns entries read."""
+        if time.monotonic() >= self._next_claim:
+            self._next_claim = time.monotonic() + self.claim_interval
+            await self._claim_idle()
+            await self._update_gauges()
+        read_id = "0" if self._read_pending else ">"
+        block = None if self._read_pending else self.block_ms
+        reply = await self.client.xreadgroup(
+            self.group, self.consumer, {self.stream: read_id}, count=self.batch_size, block=block
+        )
+        # RESP2 reply: [[stream, [(id, fields), ...]]]; fields is empty for an entry trimmed meanwhile.
+        entries: list[tuple[bytes, dict[bytes, bytes] | None]] = cast(Any, reply)[0][1] if reply else []
+        if self._read_pending and not entries:
+            self._read_pending = False
+        if entries:
+            await self._process(entries)
+        return len(entries)
+
+    async def _process(self, entries: Sequence[tuple[bytes, dict[bytes, bytes] | None]]) -> None:
+        batch: list[tuple[bytes, T]] = []
+        dead: list[tuple[bytes, bytes, str]] = []
+        trimmed: list[bytes] = []
+        decode = self.codec.decode
+        for entry_id, fields in entries:
+            if not fields:
+                # A pending entry the stream no longer holds: trimmed by MAXLEN before we processed it.
+                trimmed.append(entry_id)
+                continue
+            try:
+                batch.append((entry_id, decode(fields)))
+            except EntryDecodeError as exc:
+                dead.append((entry_id, fields.get(FIELD, b""), f"decode: {exc}"))
+        if trimmed:
+            metrics.TRIMMED_PENDING.labels(self.stream, self.group).inc(len(trimmed))
+            self._log.error("pending_entries_trimmed", count=len(trimmed), first=trimmed[0].decode())
+        done: list[bytes] = list(trimmed)
+        if batch:
+            ok, failed = await self._handle(batch)
+            done.extend(ok)
+            dead.extend(failed)
+        await self._ack(done, dead)
+
+    async def _handle(self, batch: list[tuple[bytes, T]]) -> tuple[list[bytes], list[tuple[bytes, bytes, str]]]:
+        """Run the handler; returns (ids to ack, entries to dead-letter). Raises transient errors."""
+        started = time.perf_counter()
+        try:
+            await self.handler(batch)
+        except self.transient:
+            self._transient.inc()
+            self._retried.inc(len(batch))
+            self._read_pending = True
+            raise
+        except Exception as exc:  # noqa: BLE001 - any handler bug must isolate the entry, not kill the loop
+            self._retried.inc(len(batch))
+            self._log.warning("handler_failed", error=repr(exc), batch=len(batch))
+            if len(batch) == 1:
+                return self._count_failure(batch[0], exc)
+            ok: list[bytes] = []
+            dead: list[tuple[bytes, bytes, str]] = []
+            for item in batch:
+                item_ok, item_dead = await self._handle([item])
+                ok.extend(item_ok)
+                dead.extend(item_dead)
+            return ok, dead
+        self._seconds.observe(time.perf_counter() - started)
+        for entry_id, _ in batch:
+            self._attempts.pop(entry_id, None)
+        return [entry_id for entry_id, _ in batch], []
+
+    def _count_failure(
+        self, item: tuple[bytes, T], exc: Exception
+    ) -> tuple[list[bytes], list[tuple[bytes, bytes, str]]]:
+        entry_id, event = item
+        attempts = self._attempts.get(entry_id, 0) + 1
+        if attempts < self.max_attempts:
+            self._attempts[entry_id] = attempts
+            self._read_pending = True  # redeliver it from our pending list on the next round
+            return [], []
+        self._attempts.pop(entry_id, None)
+        return [], [(entry_id, encode(event), f"handler: {exc!r} after {attempts} attempts")]
+
+    async def _ack(self, done: list[bytes], dead: list[tuple[bytes, bytes, str]]) -> None:
+        if not done and not dead:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        for entry_id, raw, reason in dead:
+            pipe.xadd(
+                self.dead_stream, self._dead_fields(entry_id, raw, reason), maxlen=self.dead_maxlen, approximate=True
+            )
+        pipe.xack(self.stream, self.group, *done, *(d[0] for d in dead))
+        await pipe.execute()
+        self.processed += len(done)
+        self._acked.inc(len(done))
+        if dead:
+            self.dead += len(dead)
+            self._dead.inc(len(dead))
+            for entry_id, raw, reason in dead:
+                kind = reason.split(":", 1)[0]
+                metrics.DEAD_LETTERS.labels(self.stream, self.group, kind).inc()
+                self._log.error("entry_dead_lettered", id=entry_id.decode(), reason=reason, sample=truncate(raw))
+
+    def _dead_fields(self, entry_id: bytes, raw: bytes, reason: str) -> dict[Any, Any]:
+        return {
+            b"stream": self.stream,
+            b"group": self.group,
+            b"id": entry_id,
+            b"reason": reason,
+            FIELD: raw,
+            b"ts": str(int(time.time() * 1000)),
+        }
+
+    async def _claim_idle(self) -> None:
+        reply = await self.client.xautoclaim(
+            self.stream, self.group, self.consumer, self.claim_idle_ms, start_id="0-0", count=self.batch_size
+        )
+        claimed = reply[1]
+        deleted = reply[2] if len(reply) > 2 else []
+        if deleted:
+            metrics.TRIMMED_PENDING.labels(self.stream, self.group).inc(len(deleted))
+            self._log.error("pending_entries_trimmed", count=len(deleted), via="xautoclaim")
+        if claimed:
+            self._log.info("entries_claimed", count=len(claimed))
+            await self._process(claimed)
+
+    async def _update_gauges(self) -> None:
+        for info in await self.client.xinfo_groups(self.stream):
+            if info.get("name") in (self.group, self.group.encode()):
+                self._pending.set(info.get("pending") or 0)
+                lag = info.get("lag")
+                if lag is not None:
+                    self._lag.set(lag)
+
+    async def _recreate_group(self) -> None:
+        metrics.GROUP_RECREATED.labels(self.stream, self.group).inc()
+        self._log.warning("consumer_group_missing_recreating")
+        self._attempts.clear()
+        await ensure_group(self.client, self.stream, self.group, "0")
+        self._read_pending = False
+
+    async def _redis_down(self, exc: BaseException, stop: asyncio.Event) -> None:
+        if self.healthy:
+            self._log.warning("consumer_redis_unreachable", error=str(exc))
+        self.healthy = False
+        self._read_pending = True
+        await self._pause(stop)
+
+    async def _pause(self, stop: asyncio.Event) -> None:
+        """Sleep one backoff delay, or less if ``stop`` is set meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=self.backoff.next_delay())
+
+    async def _with_redis(self, stop: asyncio.Event, call: Callable[[], Awaitable[Any]]) -> None:
+        while not stop.is_set():
+            try:
+                await call()
+                return
+            except REDIS_DOWN as exc:
+                await self._redis_down(exc, stop)

@@ -1,0 +1,1 @@
+"""liq_detector."""

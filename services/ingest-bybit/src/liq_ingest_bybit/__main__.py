@@ -1,0 +1,28 @@
+"""Entry point of liq-ingest-bybit: ``python -m liq_ingest_bybit`` or the ``liq-ingest-bybit`` script."""
+
+from __future__ import annotations
+
+import os
+
+from liq_common.runtime import ServiceContext, run_service, watch_redis
+from liq_common.settings import load_or_exit
+from liq_common.streams import connect_redis
+from liq_ingest_bybit.settings import Settings
+
+
+def main() -> None:
+    """Load settings from the environment and run the service until SIGTERM/SIGINT."""
+    settings = load_or_exit(Settings, os.environ)
+
+    async def body(ctx: ServiceContext) -> None:
+        client = connect_redis(settings.redis_url)
+        try:
+            await watch_redis(ctx, client)
+        finally:
+            await client.aclose()
+
+    run_service("ingest-bybit", settings, body)
+
+
+if __name__ == "__main__":
+    main()
