@@ -139,7 +139,8 @@ class ConsumerRunner(Generic[T]):
             try:
                 await self.poll_once()
             except ResponseError as exc:
-                if not str(exc).startswith("NOGROUP"):
+                # NOGROUP: the group is gone. UNBLOCKED: the key was deleted while we were blocked on it.
+                if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 await self._recreate_group()
             except REDIS_DOWN as exc:

@@ -1,0 +1,36 @@
+"""Settings every ingestor has, on top of :class:`liq_common.settings.CommonSettings`."""
+
+from __future__ import annotations
+
+from liq_common.settings import CommonSettings, PositiveFloat, PositiveInt
+
+
+class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
+    """Connection, de-duplication and logging settings shared by the ingest services.
+
+    Attributes:
+        log_full_usd: A liquidation of at least this many USD is logged at info with every field.
+        log_compact_usd: At least this many USD (and below ``log_full_usd``) is logged at info, compact;
+            smaller ones are logged at debug.
+        reconnect_base: First backoff ceiling after a dropped connection, seconds (full jitter).
+        reconnect_cap: Largest backoff ceiling, seconds.
+        reconnect_reset_after: Seconds a connection must stay up before the backoff resets.
+        rate_limited_backoff: Delay after an HTTP 418/429 handshake answer, seconds (±10 % jitter).
+        open_timeout: Handshake timeout, seconds.
+        ping_interval: Seconds between our keepalive pings.
+        ping_timeout: Seconds without the matching pong after which the link is declared dead.
+        dedup_window: Event ids remembered per feed to drop overlap and replay duplicates.
+        publish_batch: Largest number of events in one pipelined ``XADD`` round trip.
+    """
+
+    log_full_usd: PositiveFloat = 100_000.0
+    log_compact_usd: PositiveFloat = 10_000.0
+    reconnect_base: PositiveFloat = 1.0
+    reconnect_cap: PositiveFloat = 60.0
+    reconnect_reset_after: PositiveFloat = 60.0
+    rate_limited_backoff: PositiveFloat = 300.0
+    open_timeout: PositiveFloat = 10.0
+    ping_interval: PositiveFloat = 20.0
+    ping_timeout: PositiveFloat = 20.0
+    dedup_window: PositiveInt = 200_000
+    publish_batch: PositiveInt = 1000
