@@ -2,7 +2,7 @@
 # `make run` and `make test` are the two commands a newcomer needs (see README.md).
 
 UV ?= $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
-PACKAGES := -p liq_common -p liq_ingest_binance -p liq_ingest_bybit -p liq_detector -p liq_persister -p liq_alerter -p liq_exchange_sim
+PACKAGES := -p liq_common -p liq_ingest_binance -p liq_ingest_bybit -p liq_detector -p liq_persister -p liq_alerter -p liq_exchange_sim -p liq_cli
 PYTEST_ARGS ?=
 
 .PHONY: help env run demo test test-e2e lint fmt types bench clean
@@ -23,13 +23,13 @@ test: env  ## the whole test suite against real Redis and PostgreSQL
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 lint: env  ## ruff + mypy --strict
-	$(UV) run --no-sync ruff check libs services tests bench deploy
-	$(UV) run --no-sync ruff format --check libs services tests bench deploy
+	$(UV) run --no-sync ruff check libs services cli tests bench deploy
+	$(UV) run --no-sync ruff format --check libs services cli tests bench deploy
 	$(UV) run --no-sync mypy $(PACKAGES)
 
 fmt: env  ## format and auto-fix
-	$(UV) run --no-sync ruff format libs services tests bench deploy
-	$(UV) run --no-sync ruff check --fix libs services tests bench deploy
+	$(UV) run --no-sync ruff format libs services cli tests bench deploy
+	$(UV) run --no-sync ruff check --fix libs services cli tests bench deploy
 
 bench: env  ## benchmarks of every stage: prints a table, writes bench-results.json
 	$(UV) run --no-sync python bench/run.py

@@ -280,6 +280,7 @@ class ConsumerRunner(Generic[T]):
             await self._process(claimed)
 
     async def _update_gauges(self) -> None:
+        metrics.STREAM_LENGTH.labels(self.stream).set(await self.client.xlen(self.stream))
         for info in await self.client.xinfo_groups(self.stream):
             if info.get("name") in (self.group, self.group.encode()):
                 self._pending.set(info.get("pending") or 0)

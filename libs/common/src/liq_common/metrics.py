@@ -44,6 +44,7 @@ CONSUMER_LAG = Gauge(
 CONSUMER_PENDING = Gauge(
     "liq_consumer_pending_entries", "Entries delivered to the group but not yet acknowledged.", ("stream", "group")
 )
+STREAM_LENGTH = Gauge("liq_stream_length", "Entries in the stream (XLEN), sampled by its consumers.", ("stream",))
 GROUP_RECREATED = Counter(
     "liq_consumer_group_recreated_total",
     "Consumer group re-created after NOGROUP (Redis restarted without persistence or key deleted).",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from liq_common.backoff import Backoff
+from liq_common.ingest.connection import ConnectOptions
+from liq_common.ingest.metrics import FeedMetrics
+from liq_common.ingest.sink import LiquidationSink
+from liq_common.ingest.tiers import TieredLog
 from liq_common.settings import CommonSettings, PositiveFloat, PositiveInt
+from liq_common.streams import StreamProducer
 
 
 class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
@@ -34,3 +40,30 @@ class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
     ping_timeout: PositiveFloat = 20.0
     dedup_window: PositiveInt = 200_000
     publish_batch: PositiveInt = 1000
+
+    def backoff(self) -> Backoff:
+        """A fresh reconnect backoff from these settings (one per connection)."""
+        return Backoff(base=self.reconnect_base, cap=self.reconnect_cap, reset_after=self.reconnect_reset_after)
+
+    def connect_options(
+        self, *, protocol_pings: bool = True, rotate_after: float | None = None, overlap: float = 5.0
+    ) -> ConnectOptions:
+        """Connection options from these settings."""
+        return ConnectOptions(
+            open_timeout=self.open_timeout,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            protocol_pings=protocol_pings,
+            rate_limited_backoff=self.rate_limited_backoff,
+            rotate_after=rotate_after,
+            overlap=overlap,
+        )
+
+    def sink(self, producer: StreamProducer, exchange: str, market: str) -> LiquidationSink:
+        """The publishing sink of one feed."""
+        return LiquidationSink(
+            producer,
+            FeedMetrics(exchange, market),
+            TieredLog(self.log_full_usd, self.log_compact_usd),
+            self.dedup_window,
+        )
