@@ -59,7 +59,7 @@ class ConnectOptions:
     counted reject instead of the connection (and the good frames queued behind it)."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Live:
     ws: ClientConnection
     task: asyncio.Task[str]
@@ -100,6 +100,7 @@ class WsSupervisor:
         self.reasons: Tally[str] = Tally()
         self.connected = asyncio.Event()
         self._live: set[_Live] = set()
+        self._closing: set[ClientConnection] = set()
         self._health_name = f"{metrics.exchange}_{metrics.market}{f'_{name}' if name else ''}"
         self._log = log.bind(exchange=metrics.exchange, market=metrics.market, conn=name or None)
 
@@ -192,7 +193,7 @@ class WsSupervisor:
         try:
             reason = await self.session(ws) or "closed"
         except ConnectionClosedOK:
-            reason = "server_closed"
+            reason = "closed_by_us" if ws in self._closing else "server_closed"
         except ConnectionClosed as exc:
             reason = "ping_timeout" if "keepalive ping timeout" in str(exc) else "connection_lost"
         except Exception as exc:  # noqa: BLE001 - a session bug must cost a reconnect, not the feed
@@ -200,6 +201,7 @@ class WsSupervisor:
             self._log.exception("ws_session_failed", error=repr(exc))
         finally:
             await ws.close()
+            self._closing.discard(ws)
             self.metrics.connected.dec()
         self._log.info("ws_closed", reason=reason, code=ws.close_code)
         return reason
@@ -225,6 +227,7 @@ class WsSupervisor:
         self._log.info("ws_rotated", overlap=self.options.overlap)
 
     async def _close(self, live: _Live) -> None:
+        self._closing.add(live.ws)
         await live.ws.close()
         with contextlib.suppress(asyncio.CancelledError):
             await live.task

@@ -1,0 +1,249 @@
+"""Dashboard state in Redis: per-minute aggregates, price-level clusters, large liquidations, cascades.
+
+Aggregation is pure (events in, pending writes out) and kept as absolute values in memory;
+:meth:`Dashboard.write` queues the changes on one pipeline. Assets share keys (one hash per minute, one
+per hour of levels, one of asset metadata, fields named by asset), so a flush costs a dozen commands
+whether 3 or 1,000 assets moved, and a reader needs no SCAN. Layout and formats: README.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import msgspec
+
+from liq_common.codec import encode
+from liq_common.events import Cascade, Liquidation
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+KEEP_MINUTES = 5
+"""Minutes kept in memory per asset; later events for older minutes are not written (``stale``)."""
+
+_json = msgspec.json.Encoder()
+
+
+def nice_step(raw: float) -> float:
+    """The 1-2-5 step nearest (in log scale) to ``raw``, e.g. 100 for 97.3, 2 for 3, 0.0005 for 0.0004."""
+    if raw <= 0 or not math.isfinite(raw):
+        return 1.0
+    exp = math.floor(math.log10(raw))
+    best = min((1.0, 2.0, 5.0, 10.0), key=lambda m: abs(math.log10(m * 10.0**exp / raw)))
+    return best * 10.0**exp
+
+
+def _decimals(step: float) -> int:
+    return max(0, -math.floor(math.log10(step) + 1e-9))
+
+
+def _num(value: float) -> float | int:
+    """Integers without ``.0``, other values rounded to 8 decimals (compact JSON)."""
+    return int(value) if value == int(value) else round(value, 8)
+
+
+class _AssetDash:
+    """Dashboard state of one asset: recent minute totals, this hour's levels, latest print."""
+
+    __slots__ = (
+        "cells",
+        "dirty",
+        "dirty_minutes",
+        "hour",
+        "last_price",
+        "last_ts",
+        "levels",
+        "minute",
+        "minutes",
+        "oldest",
+        "step",
+    )
+
+    def __init__(self) -> None:
+        # minute start -> ({exchange: [count, usd]} for longs, {exchange: [count, usd]} for shorts)
+        self.minutes: dict[int, tuple[dict[str, list[float]], dict[str, list[float]]]] = {}
+        self.minute = -1  # the minute ``cells`` belongs to (fast path for in-order events)
+        self.cells: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
+        self.oldest = -1  # minutes before this were pruned; later events for them are stale
+        self.dirty_minutes: set[int] = set()
+        self.hour = -1
+        self.step = 1.0
+        self.levels: dict[int, list[Any]] = {}  # bucket index -> [price label, USD]
+        self.last_ts = -1
+        self.last_price = 0.0
+        self.dirty = False
+
+    def minute_json(self, minute: int) -> bytes:
+        """The JSON totals of one minute (all, per side, per exchange)."""
+        f: dict[str, float] = {"n": 0, "usd": 0.0, "n:long": 0, "usd:long": 0.0, "n:short": 0, "usd:short": 0.0}
+        for side, cells in zip(("long", "short"), self.minutes[minute], strict=True):
+            for exchange, (n, usd) in cells.items():
+                f["n"] += n
+                f["usd"] += usd
+                f["n:" + side] += n
+                f["usd:" + side] += usd
+                f["n:" + exchange] = f.get("n:" + exchange, 0) + n
+                f["usd:" + exchange] = f.get("usd:" + exchange, 0.0) + usd
+        return _json.encode(f)
+
+    def prune(self) -> None:
+        """Forget minutes older than KEEP_MINUTES behind the newest."""
+        if len(self.minutes) > KEEP_MINUTES + 1:
+            self.oldest = max(self.minutes) - KEEP_MINUTES * MINUTE_MS
+            for minute in [m for m in self.minutes if m < self.oldest]:
+                del self.minutes[minute]
+            self.minute = -1
+
+
+class Dashboard:
+    """Aggregates events for the dashboard keys and writes the changes in one pipeline per flush.
+
+    Args:
+        prefix: Key prefix, e.g. ``liq:dash:``.
+        ttl_s: TTL (s) set on every written key at each write.
+        bucket_pct: Price-level bucket width as a percentage of price, rounded to a 1-2-5 step.
+        large_usd: Liquidations of at least this USD go to the recent-large list.
+        large_keep: Length of that list.
+    """
+
+    def __init__(self, prefix: str, ttl_s: int, bucket_pct: float, large_usd: float, large_keep: int) -> None:
+        self.prefix = prefix
+        self.ttl_s = ttl_s
+        self.bucket_pct = bucket_pct
+        self.large_usd = large_usd
+        self.large_keep = large_keep
+        self.stale = 0
+        self._assets: dict[str, _AssetDash] = {}
+        self._dirty: list[tuple[str, _AssetDash]] = []
+        self._large: list[bytes] = []
+        self._cascades: dict[str, bytes | None] = {}
+        self._baselines: dict[str, bytes] = {}
+
+    def key(self, *parts: object) -> str:
+        """A dashboard key under the prefix."""
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    def add(self, events: Iterable[Liquidation], write: bool = True) -> None:
+        """Aggregate liquidations; with ``write=False`` (restart replay) only rebuild in-memory minutes."""
+        assets, dirty = self._assets, self._dirty
+        large_usd = self.large_usd
+        for ev in events:
+            ts, base = ev.ts, ev.base
+            st = assets.get(base)
+            if st is None:
+                st = assets[base] = _AssetDash()
+            minute = ts - ts % MINUTE_MS
+            if minute == st.minute:
+                cells = st.cells
+            else:
+                if minute < st.oldest:
+                    self.stale += 1
+                    continue
+                found = st.minutes.get(minute)
+                cells = st.minutes[minute] = ({}, {}) if found is None else found
+                st.minute, st.cells = minute, cells
+            usd = float(ev.notional_usd)
+            side_cells = cells[0] if ev.side == "long" else cells[1]
+            cell = side_cells.get(ev.exchange)
+            if cell is None:
+                side_cells[ev.exchange] = [1, usd]
+            else:
+                cell[0] += 1
+                cell[1] += usd
+            if not write:
+                continue
+            st.dirty_minutes.add(minute)
+            if not st.dirty:
+                st.dirty = True
+                dirty.append((base, st))
+            price = float(ev.price)
+            hour = ts - ts % HOUR_MS
+            if hour != st.hour:
+                if hour < st.hour:
+                    continue  # a late event from the previous hour: its levels were already written
+                st.hour, st.step, st.levels = hour, nice_step(price * self.bucket_pct / 100), {}
+            step = st.step
+            bucket = int(price // step)
+            level = st.levels.get(bucket)
+            if level is None:
+                st.levels[bucket] = [f"{bucket * step:.{_decimals(step)}f}", usd]  # label formatted once
+            else:
+                level[1] += usd
+            if ts >= st.last_ts:
+                st.last_ts, st.last_price = ts, price
+            if usd >= large_usd:
+                self._large.append(encode(ev))
+
+    def cascades(self, states: Iterable[Cascade]) -> None:
+        """Track open cascades: the latest state per base, removed when it closes."""
+        for state in states:
+            self._cascades[state.base] = None if state.status == "close" else encode(state)
+
+    def baselines(self, snapshots: Mapping[str, tuple[int, int, dict[int, list[float]]]]) -> None:
+        """Queue per-asset baseline history for saving (read back on restart)."""
+        for base, (first, through, minutes) in snapshots.items():
+            self._baselines[base] = _json.encode({"first": first, "through": through, "minutes": minutes})
+
+    def restore_levels(self, hour: int, saved: Mapping[bytes, bytes]) -> None:
+        """Load one hour of price levels written before a restart, so later writes extend them."""
+        for raw_base, raw in saved.items():
+            data = msgspec.json.decode(raw)
+            st = self._assets.setdefault(raw_base.decode(), _AssetDash())
+            st.hour, st.step = hour, float(data["step"])
+            st.levels = {round(float(p) / st.step): [p, float(usd)] for p, usd in data["usd"].items()}
+
+    @property
+    def pending(self) -> bool:
+        """True when something waits to be written."""
+        return bool(self._dirty or self._large or self._cascades or self._baselines)
+
+    def write(self, pipe: Any) -> None:
+        """Queue all pending writes on ``pipe`` (a redis-py pipeline) and clear them."""
+        by_minute: dict[int, dict[str, bytes]] = {}
+        by_hour: dict[int, dict[str, bytes]] = {}
+        meta: dict[str, bytes] = {}
+        for base, st in self._dirty:
+            for minute in st.dirty_minutes:
+                if minute in st.minutes:
+                    by_minute.setdefault(minute, {})[base] = st.minute_json(minute)
+            usd = dict(st.levels.values())
+            by_hour.setdefault(st.hour, {})[base] = _json.encode({"step": _num(st.step), "usd": usd})
+            meta[base] = _json.encode(
+                {"last_ts": st.last_ts, "last_price": _num(st.last_price), "level_step": _num(st.step)}
+            )
+            st.dirty_minutes.clear()
+            st.dirty = False
+            st.prune()
+        written: list[str] = []
+        for minute, mapping in sorted(by_minute.items()):
+            written.append(self.key("min", minute))
+            pipe.hset(written[-1], mapping=mapping)
+        for hour, mapping in sorted(by_hour.items()):
+            written.append(self.key("levels", hour))
+            pipe.hset(written[-1], mapping=mapping)
+        if meta:
+            written += [self.key("assets"), self.key("assets", "meta")]
+            pipe.zadd(written[-2], {base: self._assets[base].last_ts for base in meta})
+            pipe.hset(written[-1], mapping=meta)
+        if self._large:
+            written.append(self.key("large"))
+            pipe.lpush(written[-1], *self._large)  # pushed oldest first, so the newest ends up at the head
+            pipe.ltrim(written[-1], 0, self.large_keep - 1)
+        if self._cascades:
+            written.append(self.key("cascades"))
+            gone = [base for base, raw in self._cascades.items() if raw is None]
+            live = {base: raw for base, raw in self._cascades.items() if raw is not None}
+            if gone:
+                pipe.hdel(written[-1], *gone)
+            if live:
+                pipe.hset(written[-1], mapping=live)
+        if self._baselines:
+            written.append(self.key("baselines"))
+            pipe.hset(written[-1], mapping=self._baselines)
+        for key in written:
+            pipe.expire(key, self.ttl_s)
+        self._dirty.clear()
+        self._large.clear()
+        self._cascades.clear()
+        self._baselines.clear()

@@ -1,0 +1,339 @@
+"""The Sans-I/O cascade engine: liquidations in, cascade states out.
+
+Time is exchange event time. The watermark is the newest event time seen minus ``lateness_ms`` (or a
+value the caller passes to :meth:`Engine.advance_to` when the stream is idle); a tick ``[t, t+tick)`` is
+evaluated once the watermark passes its end, with every event of that tick in the window, in
+(event time, event id) order. So the output depends only on the events, not on their arrival order
+within the lateness nor on how they were batched, and replaying the same events gives the same states.
+States of one call are ordered by (tick, base, seq), which makes the output order batch-independent too.
+
+An asset is evaluated at every tick in which it had liquidations, and at every tick while it has an
+open cascade (so a cascade closes even when its market goes quiet).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from liq_common.events import TIERS, Cascade, Liquidation, tier_for
+from liq_detector import risk
+from liq_detector.cascade import CascadeBuilder
+from liq_detector.config import EngineConfig, Rule
+from liq_detector.ring import SymbolRings
+from liq_detector.window import UNSET, AssetWindow, Rec
+
+_NEVER = -(2**62)
+
+
+class Engine:
+    """Per-asset windows, baselines, ring buffers and open cascades, driven by events and the watermark."""
+
+    def __init__(self, cfg: EngineConfig) -> None:
+        self.cfg = cfg
+        self.assets: dict[str, AssetWindow] = {}
+        self.rings = SymbolRings(cfg.ring_size)
+        self.max_ts = _NEVER
+        self.watermark = _NEVER
+        self.late = 0
+        self.duplicates = 0
+        self._active: set[str] = set()
+        self._rules: dict[str, Rule] = {}
+
+    # --- input ------------------------------------------------------------------------------------
+    def ingest(self, events: Iterable[Liquidation]) -> list[Cascade]:
+        """Add liquidations and evaluate every tick the new watermark completes.
+
+        Duplicates (same ``event_id`` still in the window) are ignored; an event older than its asset's
+        last evaluated tick (later than the lateness allows) counts at the next tick and in ``late``.
+        """
+        assets, active = self.assets, self._active
+        rings, ring_of = self.rings, self.rings.rings.get
+        weight = self.cfg.throttled_weight
+        max_ts = self.max_ts
+        for ev in events:
+            a = assets.get(ev.base)
+            if a is None:
+                a = assets[ev.base] = AssetWindow(ev.base)
+            eid = ev.event_id
+            seen = a.seen
+            if eid in seen:
+                self.duplicates += 1
+                continue
+            seen.add(eid)
+            ts = ev.ts
+            if ts < a.next_tick:
+                ts = a.next_tick
+                self.late += 1
+            usd = float(ev.notional_usd)
+            is_long = ev.side == "long"
+            key = (ev.exchange, ev.market, ev.symbol)
+            ring = ring_of(key) or rings.create(key)
+            ring.push(ev.ts, float(ev.price), usd if is_long else -usd)
+            if not a.pending:
+                active.add(ev.base)
+            a.pending.append((ts, eid, usd, is_long, weight if ev.throttled else 1.0, ev))
+            if ts > max_ts:
+                max_ts = ts
+        self.max_ts = max_ts
+        return self.advance_to(max_ts - self.cfg.lateness_ms) if max_ts != _NEVER else []
+
+    def advance_to(self, watermark: int) -> list[Cascade]:
+        """Move the watermark forward (never back) and evaluate the ticks it completes."""
+        if watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        tick = self.cfg.tick_ms
+        end = watermark - watermark % tick
+        out: list[tuple[int, str, int, Cascade]] = []
+        for base in sorted(self._active):
+            a = self.assets[base]
+            self._finalize(a, end, out)
+            if not a.pending and a.cascade is None:
+                self._active.discard(base)
+        out.sort(key=lambda item: item[:3])
+        return [state for *_, state in out]
+
+    def drain(self) -> list[Cascade]:
+        """Advance past every event and quiet period: all open cascades close (end of a replay)."""
+        cfg = self.cfg
+        if self.max_ts == _NEVER:
+            return []
+        return self.advance_to(self.max_ts + cfg.window_ms + cfg.quiet_ms + 3 * cfg.tick_ms)
+
+    # --- ticks ------------------------------------------------------------------------------------
+    def _finalize(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+        tick = self.cfg.tick_ms
+        if a.next_tick == UNSET:
+            first = min(r[0] for r in a.pending)
+            a.next_tick = first - first % tick
+        if a.next_tick >= end:
+            return
+        ready: list[Rec] = []
+        if a.pending:
+            keep: list[Rec] = []
+            for r in a.pending:
+                (ready if r[0] < end else keep).append(r)
+            a.pending = keep
+            ready.sort()  # by (ts, event id): ids are unique per asset, so later fields are never compared
+        if a.floor < 0:
+            a.floor = self._rule(a.base).min_usd
+        t = a.next_tick  # start of the first tick not yet evaluated
+        group = -1  # start of the tick whose events are being added
+        for rec in ready:
+            ts = rec[0]
+            start = ts - ts % tick
+            if start != group:
+                if group >= 0:
+                    self._tick(a, group + tick, out)
+                    t = group + tick
+                while a.cascade is not None and t < start:  # empty ticks matter only to an open cascade
+                    t += tick
+                    self._evaluate(a, t, out)
+                group = start
+            a.add(rec)
+            if a.cascade is not None:
+                a.cascade.add(ts, rec[5])
+        if group >= 0:
+            self._tick(a, group + tick, out)
+            t = group + tick
+        while a.cascade is not None and t < end:
+            t += tick
+            self._evaluate(a, t, out)
+        a.next_tick = end
+
+    def _tick(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+        """Evaluate a tick that had events; the common "nothing can open" case returns early."""
+        if a.cascade is None:
+            cfg = self.cfg
+            a.evict(end - cfg.window_ms)
+            usd = a.long_usd + a.short_usd
+            if (
+                usd < a.floor
+                or len(a.events) < cfg.min_events
+                or (a.threshold_key == (end - cfg.window_ms) // 60_000 and usd < a.threshold[0])
+            ):
+                return
+        self._evaluate(a, end, out)
+
+    def _rule(self, base: str) -> Rule:
+        rule = self._rules.get(base)
+        if rule is None:
+            rule = self._rules[base] = self.cfg.rule(base)
+        return rule
+
+    def _evaluate(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+        cfg = self.cfg
+        a.evict(end - cfg.window_ms)
+        c = a.cascade
+        if c is None:
+            self._maybe_open(a, end, out)
+            return
+        self._score(a, c, end)
+        if a.usd < c.threshold * cfg.close_fraction:
+            if c.quiet_since is None:
+                c.quiet_since = end
+            if end - c.quiet_since >= cfg.quiet_ms:
+                self._emit(c, "close", end, out)
+                a.cascade = None
+                a.reopen_after = end
+                return
+        else:
+            c.quiet_since = None
+        tier_up = TIERS.index(tier_for(c.score)) > TIERS.index(tier_for(c.published_score))
+        grown = c.score - c.published_score >= cfg.update_min_delta or (
+            cfg.update_usd_growth > 0 and float(c.usd) >= c.published_usd * (1 + cfg.update_usd_growth)
+        )
+        if tier_up or (grown and end - c.published_tick >= cfg.update_interval_ms):
+            self._emit(c, "update", end, out)
+
+    def threshold(self, a: AssetWindow, end: int) -> tuple[float, float, float]:
+        """(opening threshold USD, reference USD per window, reference weighted events per window) at ``end``.
+
+        Cold start (RISK.md): with no complete minute of history before the window the asset is only
+        observed (threshold infinite); while fewer than ``warmup_minutes`` exist the floor is multiplied
+        by ``cold_multiple`` and the baseline is the mean of the minutes seen so far.
+        """
+        cfg = self.cfg
+        rule = self._rule(a.base)
+        bl = a.baseline(end - cfg.window_ms, cfg.baseline_minutes, cfg.warmup_minutes)
+        per_window = cfg.window_ms / 60_000
+        floor = rule.min_usd * (cfg.cold_multiple if bl.cold else 1.0)
+        threshold = max(floor, rule.open_multiple * bl.usd_per_min * per_window)
+        ref_events = max(bl.events_per_min * per_window, cfg.min_events)
+        if bl.minutes == 0:
+            return math.inf, threshold / rule.open_multiple, ref_events
+        return threshold, threshold / rule.open_multiple, ref_events
+
+    def _maybe_open(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+        if a.usd < self._rule(a.base).min_usd or a.count < self.cfg.min_events or end <= a.reopen_after:
+            return  # cheap reject: the threshold is never below the asset's floor
+        minute = (end - self.cfg.window_ms) // 60_000
+        if a.threshold_key != minute:
+            a.threshold_key, a.threshold = minute, self.threshold(a, end)
+        threshold, ref_usd, ref_events = a.threshold
+        if a.usd < threshold or threshold <= 0:
+            return
+        c = CascadeBuilder(a.base, a.events[0][0], threshold, ref_usd, ref_events)
+        for rec in a.events:
+            c.add(rec[0], rec[5])
+        a.cascade = c
+        self._score(a, c, end)
+        self._emit(c, "open", end, out)
+
+    def _score(self, a: AssetWindow, c: CascadeBuilder, end: int) -> None:
+        cfg = self.cfg
+        long_total, short_total = float(c.long.usd), float(c.short.usd)
+        dom = 0 if long_total >= short_total else 1
+        opp = 1 - dom
+        p = a.profile(end - cfg.accel_ms)
+        net = max(p.usd[dom] - p.usd[opp], 0.0)
+        recent_net = max(p.recent[dom] - p.recent[opp], 0.0)
+        recent_all = p.recent[dom] + p.recent[opp]
+        earlier_net = max((p.usd[dom] - p.recent[dom]) - (p.usd[opp] - p.recent[opp]), 0.0)
+        active = sum(1 for v in p.by_exchange.values() if net > 0 and v[dom] - v[opp] >= cfg.breadth_min_share * net)
+        factors = risk.score(
+            risk.RiskInputs(
+                net_usd=net,
+                ref_usd=c.ref_usd,
+                net_events=max(p.events[dom] - p.events[opp], 0.0),
+                ref_events=c.ref_events,
+                recent_usd_s=recent_net / (cfg.accel_ms / 1000),
+                recent_imbalance=recent_net / recent_all if recent_all > 0 else 0.0,
+                earlier_usd_s=earlier_net / ((cfg.window_ms - cfg.accel_ms) / 1000),
+                ref_usd_s=c.ref_usd / (cfg.window_ms / 1000),
+                active_exchanges=active,
+                expected_exchanges=cfg.expected_exchanges,
+                long_usd=long_total,
+                short_usd=short_total,
+                move_pct=c.move_pct,
+                full_move_pct=self._rule(a.base).full_move_pct,
+            )
+        )
+        value = risk.total(factors)
+        if value > c.score:
+            c.score, c.factors = value, factors
+
+    @staticmethod
+    def _emit(c: CascadeBuilder, status: str, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+        state = c.state(status)  # type: ignore[arg-type]
+        c.published_tick = end
+        c.published_score = c.score
+        c.published_usd = float(state.usd)
+        out.append((end, c.base, state.seq, state))
+
+    # --- restart ----------------------------------------------------------------------------------
+    def open_cascades(self) -> dict[str, CascadeBuilder]:
+        """Open cascades by id."""
+        return {a.cascade.cascade_id: a.cascade for a in self.assets.values() if a.cascade is not None}
+
+    def reconcile(self, replayed: Iterable[Cascade], published: Mapping[str, Cascade]) -> list[Cascade]:
+        """After a silent replay, decide what to publish so nothing is lost and nothing duplicated.
+
+        ``replayed`` are the states the replay produced; ``published`` the latest published state per
+        cascade id (read back from the cascades stream). Replayed states newer than what was published
+        are returned for publishing; a cascade published as closed is dropped from the engine; a cascade
+        published as open that the replay did not reproduce (its start lies before the replay) is adopted
+        from its last state, or closed if its asset meanwhile has another cascade.
+        """
+        replayed = list(replayed)
+        seen = {state.cascade_id for state in replayed}
+        open_now = self.open_cascades()
+        dropped: set[str] = set()
+        closes: list[Cascade] = []
+        for cid, last in published.items():
+            if last.status == "close":
+                builder = open_now.get(cid)
+                if builder is not None:
+                    a = self.assets[builder.base]
+                    a.cascade = None
+                    a.reopen_after = max(a.next_tick, 0) + self.cfg.window_ms
+                continue
+            if cid in seen:
+                continue  # reproduced by the replay: its newer states, if any, are published below
+            a = self.assets.get(last.base) or self.assets.setdefault(last.base, AssetWindow(last.base))
+            if a.cascade is not None and a.cascade.cascade_id not in published:
+                # Opened by a replay that started inside the published cascade: a partial duplicate.
+                dropped.add(a.cascade.cascade_id)
+                a.cascade = None
+            if a.cascade is None:
+                _, ref_usd, ref_events = self.threshold(a, a.next_tick if a.next_tick != UNSET else last.window_end)
+                rule = self._rule(last.base)
+                builder = CascadeBuilder.adopt(last, ref_usd * rule.open_multiple, ref_usd, ref_events)
+                for rec in a.events:
+                    if rec[0] > last.window_end:
+                        builder.add(rec[0], rec[5])
+                a.cascade = builder
+                self._active.add(last.base)
+            else:
+                closes.append(msgspec.structs.replace(last, status="close", seq=last.seq + 1))
+        out = [s for s in replayed if s.cascade_id not in dropped and _unpublished(s, published.get(s.cascade_id))]
+        return out + closes
+
+    def restore_baseline(self, base: str, first: int, through: int, minutes: dict[int, list[float]]) -> None:
+        """Load an asset's saved per-minute history (before replaying)."""
+        a = self.assets.get(base)
+        if a is None:
+            a = self.assets[base] = AssetWindow(base)
+        a.restore(first, through, minutes)
+
+    def baseline_updates(self) -> dict[str, tuple[int, int, dict[int, list[float]]]]:
+        """Per-minute history of assets whose baseline moved since the last call (to save in Redis)."""
+        changed = {}
+        for base, a in self.assets.items():
+            if a.minutes_changed:
+                a.minutes_changed = False
+                changed[base] = a.snapshot()
+        return changed
+
+    @property
+    def window_events(self) -> int:
+        """Events currently in all windows (excluding pending)."""
+        return sum(len(a.events) for a in self.assets.values())
+
+
+def _unpublished(state: Cascade, last: Cascade | None) -> bool:
+    """True when ``state`` is newer than the last published state of its cascade (and that is not a close)."""
+    return last is None or (state.seq > last.seq and last.status != "close")

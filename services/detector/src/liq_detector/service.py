@@ -1,0 +1,294 @@
+"""The detector process: Redis in and out around the Sans-I/O :class:`~liq_detector.engine.Engine`.
+
+* Consumes ``events_stream`` as group ``group`` with the shared runner; each batch goes through the
+  engine, the resulting cascade states are published to ``cascades_stream`` by the batching producer.
+* Dashboard state is coalesced in memory and written in one pipeline at most every ``DASH_FLUSH_MS``.
+* When no event arrived for ``idle_ms`` (wall clock) the watermark advances to now - lateness, so
+  cascades close when the market goes quiet.
+* On start it replays the recent stream silently and reconciles with the cascade states already
+  published (see :meth:`Detector.rebuild`), so a restart neither loses nor duplicates a cascade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from typing import cast
+
+import msgspec
+import redis.asyncio as aioredis
+import structlog
+from redis.exceptions import ResponseError
+
+from liq_common.codec import CASCADES, LIQUIDATIONS, EntryDecodeError
+from liq_common.consumer import ConsumerRunner
+from liq_common.events import Cascade, Liquidation
+from liq_common.streams import REDIS_DOWN, StreamProducer
+from liq_detector import metrics
+from liq_detector.config import EngineConfig
+from liq_detector.dashboard import Dashboard
+from liq_detector.engine import Engine
+from liq_detector.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+READ_CHUNK = 5_000
+
+
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
+async def _xrevrange(client: aioredis.Redis, stream: str, top: bytes | str, count: int) -> Entries:
+    """XREVRANGE from ``top`` down, typed for a bytes-reply client."""
+    return cast(Entries, await client.xrevrange(stream, max=top, min="-", count=count))
+
+
+class _Saved(msgspec.Struct):
+    first: int
+    through: int
+    minutes: dict[int, list[float]]
+
+
+_saved_decoder = msgspec.json.Decoder(_Saved)
+
+
+class Detector:
+    """Wires the engine to Redis.
+
+    Args:
+        settings: Service settings.
+        client: Redis client (bytes replies).
+        clock: Wall clock in seconds; tests pass a fixed one to keep idle advancement out of the way.
+        dash_flush_ms: Shortest interval between two dashboard pipelines (default ``settings.dash_flush_ms``).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: aioredis.Redis,
+        *,
+        clock: Callable[[], float] = time.time,
+        dash_flush_ms: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.clock = clock
+        self.dash_flush_ms = settings.dash_flush_ms if dash_flush_ms is None else dash_flush_ms
+        self.engine = Engine(EngineConfig.from_settings(settings))
+        self.dashboard = Dashboard(
+            settings.dash_prefix, settings.dash_ttl_s, settings.bucket_pct, settings.large_usd, settings.large_keep
+        )
+        self.producer = StreamProducer(client, settings.cascades_stream, settings.stream_maxlen)
+        self.runner: ConsumerRunner[Liquidation] = ConsumerRunner(
+            client,
+            stream=settings.events_stream,
+            group=settings.group,
+            consumer=settings.consumer,
+            codec=LIQUIDATIONS,
+            handler=self.handle,
+            dead_stream=settings.dead_stream,
+            transient=REDIS_DOWN,
+            batch_size=settings.batch_size,
+            block_ms=500,
+        )
+        self.processed = 0
+        self.published = 0
+        self._last_arrival = time.monotonic()
+        self._last_flush = 0.0
+        self._open: set[str] = set()
+        self._log = log.bind(group=settings.group, consumer=settings.consumer)
+
+    # --- running ----------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Rebuild, then consume until ``stop``; drains the producer and the dashboard before returning."""
+        await self.rebuild()
+        producer_stop = asyncio.Event()
+        producer = asyncio.create_task(self.producer.run(producer_stop), name="detector-producer")
+        idle = asyncio.create_task(self._idle_loop(stop), name="detector-idle")
+        try:
+            await self.runner.run(stop)
+        finally:
+            await idle
+            await self._flush_dashboard(force=True)
+            producer_stop.set()
+            await producer
+            self._log.info("detector_stopped", processed=self.processed, published=self.published)
+
+    async def handle(self, batch: Sequence[tuple[bytes, Liquidation]]) -> None:
+        """Consumer handler: one batch through the engine, states to the producer, dashboard coalesced."""
+        events = [ev for _, ev in batch]
+        late, dup = self.engine.late, self.engine.duplicates
+        states = self.engine.ingest(events)
+        self.dashboard.add(events)
+        self._last_arrival = time.monotonic()
+        self.processed += len(events)
+        metrics.EVENTS.inc(len(events))
+        metrics.LATE.inc(self.engine.late - late)
+        metrics.DUPLICATES.inc(self.engine.duplicates - dup)
+        await self._publish(states)
+        await self._flush_dashboard()
+
+    async def _publish(self, states: list[Cascade]) -> None:
+        if not states:
+            return
+        now_ms = int(self.clock() * 1000)
+        stamped = [msgspec.structs.replace(s, emitted_ts=now_ms) for s in states]
+        await self.producer.put_many(stamped)
+        self.dashboard.cascades(stamped)
+        for s in stamped:
+            metrics.CASCADES.labels(s.status, s.tier).inc()
+            if s.status == "close":
+                self._open.discard(s.cascade_id)
+            else:
+                self._open.add(s.cascade_id)
+            if s.status != "update":
+                self._log.info(f"cascade_{s.status}", id=s.cascade_id, tier=s.tier, score=s.score, usd=str(s.usd))
+        self.published += len(stamped)
+        metrics.OPEN.set(len(self._open))
+
+    async def _flush_dashboard(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and (now - self._last_flush) * 1000 < self.dash_flush_ms:
+            return
+        self._last_flush = now
+        self.dashboard.baselines(self.engine.baseline_updates())
+        if not self.dashboard.pending:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        self.dashboard.write(pipe)
+        await pipe.execute()
+        self._gauges()
+
+    def _gauges(self) -> None:
+        now = self.clock()
+        if self.engine.max_ts > 0:
+            metrics.LAG.set(max(now - self.engine.max_ts / 1000, 0.0))
+            metrics.WATERMARK_LAG.set(max(now - self.engine.watermark / 1000, 0.0))
+        metrics.WINDOW_EVENTS.set(self.engine.window_events)
+        metrics.ASSETS.set(len(self.engine.assets))
+        metrics.RING_EVENTS.set(self.engine.rings.events)
+        metrics.STALE.set(self.dashboard.stale)
+
+    async def _idle_loop(self, stop: asyncio.Event) -> None:
+        """Advance the watermark by wall clock while the stream is idle; flush the dashboard."""
+        idle_s = self.settings.idle_ms / 1000
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=min(idle_s, 1.0))
+            try:
+                if time.monotonic() - self._last_arrival >= idle_s:
+                    wall_ms = int(self.clock() * 1000)
+                    await self._publish(self.engine.advance_to(wall_ms - self.settings.lateness_ms))
+                await self._flush_dashboard()
+            except REDIS_DOWN as exc:
+                self._log.warning("dashboard_write_failed", error=str(exc))
+
+    # --- restart ----------------------------------------------------------------------------------
+    async def rebuild(self) -> None:
+        """Restore windows, baselines and open cascades after a restart.
+
+        1. Load the baseline history saved in ``{dash_prefix}baselines``.
+        2. Read back the latest published state of each recent cascade from ``cascades_stream``.
+        3. Replay, without publishing, the events this group already received (up to its last delivered
+           id), from the start of the oldest open cascade's window (at most ``rebuild_max_ms`` back).
+        4. Publish only what the replay produced beyond the published states (:meth:`Engine.reconcile`).
+        Entries still pending are redelivered afterwards and ignored as duplicates by the engine.
+        """
+        s = self.settings
+        last_id = await self._last_delivered()
+        if last_id is None:
+            return
+        newest = await _xrevrange(self.client, s.events_stream, last_id, 1)
+        if not newest:
+            return
+        last_ts = LIQUIDATIONS.decode(newest[0][1]).ts
+        oldest_allowed = last_ts - s.rebuild_max_ms
+        published = await self._published(oldest_allowed)
+        saved_all = cast(dict[bytes, bytes], await self.client.hgetall(self.dashboard.key("baselines")))
+        for base, raw in saved_all.items():
+            saved = _saved_decoder.decode(raw)
+            self.engine.restore_baseline(base.decode(), saved.first, saved.through, saved.minutes)
+        hour = last_ts - last_ts % 3_600_000
+        levels = cast(dict[bytes, bytes], await self.client.hgetall(self.dashboard.key("levels", hour)))
+        self.dashboard.restore_levels(hour, levels)
+        starts = [p.window_start for p in published.values() if p.status != "close"]
+        start = min([last_ts, *starts]) - s.window_ms - s.lateness_ms
+        start = max(start - start % 60_000, oldest_allowed)
+        events = await self._read_back(last_id, start)
+        replayed: list[Cascade] = []
+        for i in range(0, len(events), READ_CHUNK):
+            chunk = events[i : i + READ_CHUNK]
+            replayed.extend(self.engine.ingest(chunk))
+            self.dashboard.add(chunk, write=False)
+        self.engine.baseline_updates()  # already saved before the restart
+        metrics.REPLAYED.inc(len(events))
+        todo = self.engine.reconcile(replayed, published)
+        self._open = set(self.engine.open_cascades())
+        await self._publish(todo)
+        self._log.info(
+            "detector_rebuilt",
+            replayed=len(events),
+            published_seen=len(published),
+            republished=len(todo),
+            open=len(self._open),
+        )
+
+    async def _last_delivered(self) -> bytes | None:
+        try:
+            groups = await self.client.xinfo_groups(self.settings.events_stream)
+        except ResponseError:
+            return None  # no stream yet
+        for info in groups:
+            name = info.get("name")
+            if name in (self.settings.group, self.settings.group.encode()):
+                last = info.get("last-delivered-id")
+                if isinstance(last, bytes) and last != b"0-0":
+                    return last
+        return None
+
+    async def _published(self, oldest_allowed: int) -> dict[str, Cascade]:
+        """Latest published state per cascade id, for cascades that ended after ``oldest_allowed``."""
+        latest: dict[str, Cascade] = {}
+        top: bytes | str = "+"
+        while True:
+            entries = await _xrevrange(self.client, self.settings.cascades_stream, top, 1000)
+            if not entries:
+                return latest
+            older = 0
+            for _, fields in entries:
+                try:
+                    state = CASCADES.decode(fields)
+                except EntryDecodeError:
+                    continue
+                if state.window_end < oldest_allowed:
+                    older += 1
+                latest.setdefault(state.cascade_id, state)
+            if older == len(entries):
+                return {k: v for k, v in latest.items() if v.window_end >= oldest_allowed}
+            top = "(" + entries[-1][0].decode()
+
+    async def _read_back(self, last_id: bytes, start_ts: int) -> list[Liquidation]:
+        """Events up to ``last_id`` (inclusive) back to event time ``start_ts``, oldest first."""
+        out: list[Liquidation] = []
+        top: bytes | str = last_id
+        lateness = self.settings.lateness_ms
+        while True:
+            entries = await _xrevrange(self.client, self.settings.events_stream, top, READ_CHUNK)
+            if not entries:
+                break
+            newest_in_chunk = -1
+            for _, fields in entries:
+                try:
+                    ev = LIQUIDATIONS.decode(fields)
+                except EntryDecodeError:
+                    continue  # the runner dead-lettered it the first time
+                newest_in_chunk = max(newest_in_chunk, ev.ts)
+                if ev.ts >= start_ts:
+                    out.append(ev)
+            if newest_in_chunk < start_ts - lateness:
+                break
+            top = "(" + entries[-1][0].decode()
+        out.reverse()
+        return out

@@ -1,0 +1,83 @@
+"""The Binance ingestor without its process shell: feeds, instrument tables and the stream producer.
+
+``__main__`` runs it under :func:`liq_common.runtime.run_service`; tests run it in-process against the
+exchange simulator and a real Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import get_args
+
+import httpx
+import redis.asyncio as aioredis
+
+from liq_common.events import Market
+from liq_common.observability import Health
+from liq_common.streams import StreamProducer
+from liq_ingest_binance.feed import BinanceFeed
+from liq_ingest_binance.instruments import Instruments
+from liq_ingest_binance.settings import Settings
+
+
+def markets(settings: Settings) -> list[Market]:
+    """The markets ``BINANCE_MARKETS`` enables.
+
+    Raises:
+        ValueError: An entry is not ``linear`` or ``inverse``.
+    """
+    chosen: list[Market] = []
+    for name in (part.strip() for part in settings.binance_markets.split(",")):
+        if name not in get_args(Market):
+            raise ValueError(f"BINANCE_MARKETS: unknown market {name!r}; use linear, inverse")
+        chosen.append(name)  # type: ignore[arg-type]
+    return chosen
+
+
+class BinanceIngest:
+    """Every enabled Binance feed publishing into one events-stream producer.
+
+    Args:
+        settings: Service settings.
+        client: Redis client for the producer.
+        http: HTTP client for exchangeInfo.
+        health: Service health checks (one per feed connection).
+    """
+
+    def __init__(
+        self, settings: Settings, client: aioredis.Redis, http: httpx.AsyncClient, health: Health | None = None
+    ) -> None:
+        self.settings = settings
+        self.producer = StreamProducer(
+            client, settings.events_stream, settings.stream_maxlen, max_batch=settings.publish_batch
+        )
+        urls = {"linear": settings.binance_usdm_ws_url, "inverse": settings.binance_coinm_ws_url}
+        rest = {"linear": settings.binance_usdm_rest_url, "inverse": settings.binance_coinm_rest_url}
+        options = settings.connect_options(rotate_after=settings.rotate_after, overlap=settings.rotate_overlap)
+        self.feeds: dict[Market, BinanceFeed] = {
+            market: BinanceFeed(
+                market,
+                urls[market],
+                Instruments(market, rest[market], http, settings.instruments_min_gap),
+                settings.sink(self.producer, "binance", market),
+                options,
+                backoff=settings.backoff(),
+                refresh_interval=settings.instruments_refresh,
+                max_frame_bytes=settings.max_frame_bytes,
+                subscribe_retry=settings.subscribe_retry,
+                health=health,
+            )
+            for market in markets(settings)
+        }
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then flush every queued event to Redis and return."""
+        flushed = asyncio.Event()
+        producer = asyncio.create_task(self.producer.run(flushed))
+        try:
+            await asyncio.gather(*(feed.run(stop) for feed in self.feeds.values()))
+        finally:
+            flushed.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer

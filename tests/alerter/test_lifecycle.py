@@ -1,0 +1,172 @@
+"""One cascade's alerts end to end against the fakes: post, edits, escalation, close; exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import redis.asyncio as aioredis
+
+from liq_alerter import metrics
+from tests.alerter.fake_discord import FakeDiscord
+from tests.alerter.fake_telegram import FakeTelegram
+from tests.alerter.harness import (
+    CAPTURE,
+    CHAT_ID,
+    RunningAlerter,
+    assert_lifecycle,
+    cascade,
+    discord_actions,
+    discord_text,
+    env,
+    idle,
+    publish,
+    telegram_actions,
+)
+from tests.conftest import Streams
+from tests.waiting import eventually
+
+
+def shows(fake_d: FakeDiscord, fake_t: FakeTelegram, index: int, text: str) -> bool:
+    """Both platforms' message ``index`` (0-based, creation order) currently contains ``text``."""
+    d = list(fake_d.messages.values())
+    t = list(fake_t.messages.values())
+    return len(d) > index and len(t) > index and text in discord_text(d[index]) and text in t[index].current
+
+
+async def test_lifecycle_with_redelivery_and_restart(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """Open at High, grow, escalate to Critical, close: one post, edits, one Critical post, a final edit.
+
+    States are redelivered (published twice) and the alerter is restarted in the middle.
+    """
+    environ = env(streams, redis_url, discord.api_base, telegram.api_base)
+    prefix = f"{streams.cascades}:alert:"
+    run = RunningAlerter(environ, redis)
+    await publish(redis, streams, cascade(0, "high", usd="1000000"))
+    await eventually(lambda: shows(discord, telegram, 0, "$1,000,000.00"), what="first posts")
+    await publish(redis, streams, cascade(1, "high", usd="2000000"), cascade(2, "high", usd="3000000.5"))
+    await eventually(lambda: shows(discord, telegram, 0, "$3,000,000.50"), what="edits of the first posts")
+    await run.stop()
+
+    run = RunningAlerter(environ, redis)
+    await publish(redis, streams, *(cascade(i, "high", usd="1000000") for i in range(3)))  # redelivered
+    await publish(redis, streams, cascade(3, "critical", usd="5000000"))
+    await eventually(lambda: shows(discord, telegram, 1, "CRITICAL"), what="critical posts")
+    await publish(redis, streams, cascade(4, "critical", status="close", usd="6000000"))
+    await eventually(lambda: shows(discord, telegram, 1, "closed"), what="final edits")
+    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="no work left")
+    await run.stop()
+
+    assert_lifecycle(discord_actions(discord))
+    assert_lifecycle(telegram_actions(telegram))
+    first_d, second_d = discord.messages.values()
+    assert "HIGH" in first_d.payload["embeds"][0]["title"]
+    assert "$6,000,000.00" in discord_text(second_d)
+    assert "cascade over" in discord_text(second_d)
+    first_t, second_t = telegram.messages.values()
+    assert first_t.chat_id == CHAT_ID
+    assert "$6,000,000.00" in second_t.current
+    assert "cascade over" in second_t.current
+    assert discord.early == []
+    assert telegram.early == []
+
+
+async def test_edits_respect_the_interval(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """A burst of updates gives edits at least EDIT_INTERVAL apart, the last showing the newest state."""
+    run = RunningAlerter(env(streams, redis_url, discord.api_base, telegram.api_base, EDIT_INTERVAL="0.4"), redis)
+    await publish(redis, streams, cascade(0, "high"))
+    await eventually(lambda: len(telegram.messages) == 1 and len(discord.messages) == 1, what="posts")
+    for seq in range(1, 16):
+        await publish(redis, streams, cascade(seq, "high", usd=str(1_000_000 + seq)))
+    await eventually(lambda: shows(discord, telegram, 0, "$1,000,015.00"), what="newest state shown")
+    await run.stop()
+    for fake in (discord, telegram):
+        times = [r.at for r in fake.ok()]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert gaps, "no edits"
+        assert min(gaps) >= 0.4, gaps
+        assert len(times) < 16  # coalesced, not one edit per update
+
+
+async def test_below_tier_and_other_assets_are_not_posted(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """A medium cascade is not posted until it reaches High; an asset outside the filter never is."""
+    from tests.alerter.harness import destinations_json
+
+    environ = env(
+        streams, redis_url, discord.api_base, telegram.api_base, DESTINATIONS=destinations_json(assets=["BTC"])
+    )
+    prefix = f"{streams.cascades}:alert:"
+    run = RunningAlerter(environ, redis)
+    await publish(redis, streams, cascade(0, "medium"), cascade(0, "critical", base="ETH", cascade_id="ETH-1"))
+    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="states handled")
+    assert discord.requests == []
+    assert telegram.requests == []
+    await publish(redis, streams, cascade(1, "high"))
+    await eventually(lambda: len(discord.messages) == 1 and len(telegram.messages) == 1, what="posts at high")
+    await run.stop()
+
+
+async def test_crash_between_post_and_record_never_doubles(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """A crash while a post is in flight (sent, answer not recorded) never re-posts that tier.
+
+    The post's outcome is unknown: it is counted and logged; the Critical tier still posts later.
+    """
+    environ = env(streams, redis_url, discord.api_base, telegram.api_base)
+    prefix = f"{streams.cascades}:alert:"
+    unknown = metrics.UNKNOWN_POSTS.labels("dc")
+    before = unknown._value.get()
+    discord.hold_methods = {"POST"}
+    discord.hold.engage()
+    run = RunningAlerter(environ, redis)
+    await publish(redis, streams, cascade(0, "high"))
+    await eventually(lambda: discord.hold.held == 1, what="post in flight")
+    t0 = time.monotonic()
+    await run.crash()
+    print("T crash", time.monotonic() - t0)
+    discord.hold.release()
+
+    run = RunningAlerter(environ, redis)
+    await publish(redis, streams, cascade(1, "high", usd="2000000"))
+    print("T pub", time.monotonic() - t0)
+    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="update handled")
+    print("T idle", time.monotonic() - t0)
+    assert len(discord.messages) == 1  # the first post reached Discord; it is not sent again
+    assert discord.ok("PATCH") == []  # and its id is unknown, so it cannot be edited
+    if unknown._value.get() != before + 1:
+        print("REC", await redis.hgetall(f"{prefix}dc:c:BTC-1700000000000"), await redis.zrange(f"{prefix}dc:due", 0, -1, withscores=True))
+        print("\n".join(line[:200] for line in CAPTURE.lines if '"event"' in line or "Error" in line))
+        print([ (r.method, r.status, r.at) for r in discord.requests], time.monotonic())
+    assert unknown._value.get() == before + 1
+    await publish(redis, streams, cascade(2, "critical"))
+    await eventually(lambda: len(discord.messages) == 2, what="critical post")
+    await run.stop()
+    assert [r.method for r in discord.requests] == ["POST", "POST"]
+    assert any("alert_post_outcome_unknown" in line for line in CAPTURE.lines)
+
+
+async def test_discord_outage_does_not_delay_telegram(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """With Discord hung, Telegram's post arrives as fast as without it; Discord catches up afterwards."""
+    discord.hold.engage()
+    run = RunningAlerter(env(streams, redis_url, discord.api_base, telegram.api_base, HTTP_TIMEOUT="20"), redis)
+    started = time.monotonic()
+    await publish(redis, streams, cascade(0, "high"))
+    await eventually(lambda: len(telegram.ok("sendMessage")) == 1, what="telegram post")
+    assert telegram.ok("sendMessage")[0].at - started < 1.0
+    await publish(redis, streams, cascade(1, "high", usd="2000000"))
+    await eventually(lambda: "$2,000,000.00" in telegram.messages[1].current, what="telegram edit")
+    assert discord.hold.held == 1
+    assert discord.ok() == []
+    discord.hold.release()
+    await eventually(lambda: len(discord.ok("PATCH")) == 1, what="discord catches up")
+    await run.stop()
+    assert len(discord.messages) == 1

@@ -1,0 +1,102 @@
+"""``liq check``: exit 0 when all is well, non-zero with one clear line per problem otherwise."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import redis.asyncio as aioredis
+
+from liq_common.codec import encode
+from liq_persister.migrations import latest_version
+from tests.cli.factories import Result, env_for, liq, run_liq, store
+from tests.conftest import Streams
+from tests.waiting import free_port
+
+GROUPS = {"events": ("detector", "persister"), "cascades": ("persister", "alerter")}
+
+
+async def healthy(redis: aioredis.Redis, streams: Streams, url: str) -> None:
+    """A pipeline that is keeping up: every group exists and has read everything; fresh rows for both exchanges."""
+    now = int(time.time() * 1000)
+    events = [liq("binance", "BTC", "long", "1000", now - 5_000), liq("bybit", "ETH", "short", "2000", now - 9_000)]
+    for event in events:
+        await redis.xadd(streams.events, {b"data": encode(event)})
+    for kind, groups in GROUPS.items():
+        stream = streams.events if kind == "events" else streams.cascades
+        for group in groups:
+            await redis.xgroup_create(stream, group, id="$", mkstream=True)
+    await store(url, events)
+
+
+def problems(result: Result) -> list[str]:
+    return [line for line in result.out.splitlines() if line.startswith("PROBLEM")]
+
+
+async def test_check_passes_when_all_is_well(
+    redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
+) -> None:
+    """Reachable servers, current schema, groups keeping up, no dead letters, fresh events: exit 0."""
+    await healthy(redis, streams, migrated_url)
+    result = await run_liq("check", env=env_for(redis_url, streams, migrated_url))
+    assert result.code == 0, result.out + result.err
+    assert problems(result) == []
+    assert f"version {latest_version()}" in result.out
+    assert f"{streams.events} / detector: lag 0, pending 0" in result.out
+    assert "binance: newest liquidation" in result.out
+    assert "all good" in result.out
+
+
+async def test_check_fails_when_redis_is_down(streams: Streams, migrated_url: str) -> None:
+    """Redis on a closed port: non-zero, and the problem line names Redis and its URL."""
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = await run_liq("check", env=env_for(url, streams, migrated_url))
+    assert result.code != 0
+    [line] = [p for p in problems(result) if "redis" in p]
+    assert "unreachable" in line
+    assert url in line
+
+
+async def test_check_fails_when_a_group_lags(
+    redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
+) -> None:
+    """A group more entries behind than --max-lag is one problem line naming the stream, group and lag."""
+    await healthy(redis, streams, migrated_url)
+    pipe = redis.pipeline(transaction=False)
+    for i in range(30):
+        pipe.xadd(streams.events, {b"data": encode(liq("bybit", "BTC", "long", "10", int(time.time() * 1000) - i))})
+    await pipe.execute()
+    # The persister group reads them all (no ack: they stay pending); the detector reads none.
+    await redis.xreadgroup("persister", "p-1", {streams.events: ">"}, count=100)
+
+    env = env_for(redis_url, streams, migrated_url)
+    result = await run_liq("check", "--max-lag", "20", "--max-pending", "100", env=env)
+    assert result.code != 0, result.out
+    assert problems(result) == [
+        f"PROBLEM  group     {streams.events} / detector: lag more than 20, pending 0: lag above 20",
+    ]
+    result = await run_liq("check", "--max-pending", "10", env=env)
+    assert result.code != 0
+    assert problems(result) == [
+        f"PROBLEM  group     {streams.events} / persister: lag 0, pending 30: pending above 10",
+    ]
+
+
+async def test_check_fails_when_the_schema_is_old_and_on_dead_letters_and_stale_feeds(
+    redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
+) -> None:
+    """An older schema, a dead letter and a silent exchange are each one problem line."""
+    await healthy(redis, streams, migrated_url)
+    async with await psycopg.AsyncConnection.connect(migrated_url, autocommit=True) as conn:
+        await conn.execute("DELETE FROM schema_migrations WHERE version = %s", (latest_version(),))
+    await redis.xadd(streams.dead, {b"stream": streams.events, b"reason": b"decode: bad side", b"data": b"{}"})
+
+    result = await run_liq("check", "--exchanges", "binance,bybit,okx", env=env_for(redis_url, streams, migrated_url))
+    assert result.code != 0
+    lines = problems(result)
+    assert len(lines) == 3, result.out
+    dead, schema, silent = lines
+    assert "1 dead letters" in dead
+    assert "decode: bad side" in dead
+    assert f"at version {latest_version() - 1}, the persister needs {latest_version()}" in schema
+    assert "okx: no liquidation stored" in silent
