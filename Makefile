@@ -19,6 +19,9 @@ env: $(UV)  ## create/refresh .venv from uv.lock (all packages, dev and embedded
 run: env  ## run the five services (embedded Redis/PostgreSQL unless REDIS_URL/DATABASE_URL are set)
 	$(UV) run --no-sync python deploy/local/stack.py
 
+demo: env  ## the whole stack against the exchange simulator: a synthetic market, then a summary (< 2 min)
+	$(UV) run --no-sync python deploy/local/demo.py
+
 test: env  ## the whole test suite against real Redis and PostgreSQL
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 

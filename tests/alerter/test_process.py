@@ -109,3 +109,35 @@ async def test_kill_9_in_the_middle_still_gives_exactly_one_message_per_tier(
     assert "$6,000,000.00" in discord_text(list(discord.messages.values())[1])
     assert "$6,000,000.00" in telegram.messages[2].current
     assert any('"alert_posted"' in line and '"critical"' in line for line in CAPTURE.lines)
+
+
+async def test_kill_9_while_a_post_is_in_flight_never_doubles_it(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """SIGKILL after Discord received a post but before its answer was recorded: after a restart that tier
+    is not posted again (outcome unknown, logged); Critical still posts; Telegram is complete."""
+    environ = env(streams, redis_url, discord.api_base, telegram.api_base)
+    discord.hold_methods = {"POST"}
+    discord.hold.engage()
+    first = await AlerterProcess(environ).start()
+    try:
+        await publish(redis, streams, cascade(0, "high"))
+        await eventually(lambda: discord.hold.held == 1, 30, "discord post in flight")
+        tg_record = f"{streams.cascades}:alert:tg:c:{cascade(0, 'high').cascade_id}"
+        await eventually(lambda: redis.hexists(tg_record, "m:high"), 10, "telegram post recorded")
+    finally:
+        await first.finish(signal.SIGKILL)
+    discord.hold.release()
+
+    second = await AlerterProcess(environ).start()
+    try:
+        await publish(redis, streams, cascade(1, "high", usd="2000000"))
+        await eventually(lambda: "$2,000,000.00" in telegram.messages[1].current, 30, "telegram edit")
+        await publish(redis, streams, cascade(2, "critical", usd="3000000"))
+        await eventually(lambda: len(discord.messages) == 2 and len(telegram.messages) == 2, 20, "critical posts")
+        await eventually(lambda: idle(redis, f"{streams.cascades}:alert:", "dc", "tg"), 10, "no work left")
+    finally:
+        assert await second.finish(signal.SIGTERM) == 0
+    assert [r.method for r in discord.requests] == ["POST", "POST"]
+    assert "CRITICAL" in discord_text(list(discord.messages.values())[1])
+    assert any('"alert_post_outcome_unknown"' in line and '"dc"' in line for line in CAPTURE.lines)

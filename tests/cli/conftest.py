@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from liq_persister import migrations
+from liq_persister import schema as migrations
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import psycopg
 import redis.asyncio as aioredis
 
 from liq_common.codec import encode
-from liq_persister.migrations import latest_version
+from liq_persister.schema import latest_version
 from tests.cli.factories import Result, env_for, liq, run_liq, store
 from tests.conftest import Streams
 from tests.waiting import free_port

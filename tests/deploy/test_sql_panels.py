@@ -1,22 +1,25 @@
 """Every SQL query of the dashboards runs against the real schema, as Grafana's read-only role.
 
-A fresh database is migrated with the persister's own migrations on plain PostgreSQL (TimescaleDB
-gives ``liquidations_1m`` the same columns), a few liquidations and a cascade are written, and each
-panel query, template variable query and annotation query is expanded the way Grafana does
-(``grafana_sql``) and executed under ``SET ROLE liq_reader`` (the group of Grafana's ``liq_dashboard``
-login). Every query must succeed, return the shape its panel format needs, and find the seeded rows.
+A fresh database is migrated by the persister itself (`python -m liq_persister migrate`) on plain
+PostgreSQL (TimescaleDB gives ``liquidations_1m`` the same columns), a few liquidations and a cascade
+are written, and each panel query, template variable query and annotation query is expanded the way
+Grafana does (``grafana_sql``) and executed under ``SET ROLE liq_reader`` (the group of Grafana's
+``liq_dashboard`` login). Every query must succeed, return the shape its panel format needs, and find
+the seeded rows.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 import pytest
 
-from liq_persister import migrations
 from tests.deploy import artifacts
 from tests.deploy.grafana_sql import TimeRange, expand
 
@@ -56,6 +59,16 @@ def _seed(conn: psycopg.Connection[Any]) -> None:
         " '{\"size\": 30}', true, '{\"binance:linear\": 1.0}', %s, %s, 1)",
         (start, start + timedelta(minutes=2), start + timedelta(minutes=3), start + timedelta(minutes=3)),
     )
+
+
+def migrate(url: str) -> None:
+    """Create the schema with the persister's documented command, `python -m liq_persister migrate`
+    (plain PostgreSQL flavour; TimescaleDB gives the same columns)."""
+    env = {**os.environ, "DATABASE_URL": url, "MIGRATE_DATABASE_URL": url, "TIMESCALEDB": "off", "LOG_FORMAT": "json"}
+    result = subprocess.run(
+        [sys.executable, "-m", "liq_persister", "migrate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, f"liq_persister migrate failed:\n{result.stdout}\n{result.stderr}"
 
 
 def _variable_values(dashboard: dict[str, Any], conn: psycopg.Connection[Any]) -> dict[str, str | list[str]]:
@@ -108,10 +121,10 @@ def test_dashboards_have_sql_panels_for_every_table() -> None:
     assert heatmaps, "no heatmap panel on the database"
 
 
-async def test_every_sql_query_runs_on_the_migrated_schema_as_the_reader_role(pg_url: str) -> None:
+def test_every_sql_query_runs_on_the_migrated_schema_as_the_reader_role(pg_url: str) -> None:
     """Each query, expanded like Grafana, runs as liq_reader and returns the seeded data in the shape
     of its format (time series need a "time" column; annotations "time" and "text")."""
-    await migrations.migrate(pg_url, timescaledb="off")
+    migrate(pg_url)
     queries = _sql_queries()
     assert len(queries) >= 10
     failures = []
@@ -140,10 +153,10 @@ async def test_every_sql_query_runs_on_the_migrated_schema_as_the_reader_role(pg
 
 
 @pytest.mark.parametrize("role", [READER_ROLE])
-async def test_the_reader_role_cannot_write(pg_url: str, role: str) -> None:
+def test_the_reader_role_cannot_write(pg_url: str, role: str) -> None:
     """The dashboards' role is read-only (the migrations grant SELECT only), so SQL panels cannot
     change data even if edited."""
-    await migrations.migrate(pg_url, timescaledb="off")
+    migrate(pg_url)
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"SET ROLE {role}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

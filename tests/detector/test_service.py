@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import msgspec
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import REGISTRY
 
 from liq_common.codec import CASCADES, to_fields
 from liq_common.events import Cascade, Liquidation
@@ -106,7 +107,14 @@ async def test_end_to_end_one_cascade_per_lifecycle(redis: aioredis.Redis, redis
     """Liquidations in, one BTC cascade lifecycle out on the cascades stream; equal to the pure engine."""
     settings = settings_for(streams, redis_url)
     events = crash_events()
+
+    def opened() -> float:
+        return REGISTRY.get_sample_value("liq_detector_cascades_total", {"status": "open", "tier": "critical"}) or 0.0
+
+    before = opened()
     await process_all(redis, settings, Clock(), events, close=True)
+    assert opened() == before + 1
+    assert await redis.hlen(f"{settings.dash_prefix}cascades") == 0  # closed, so no longer listed as open
     states = await cascades(redis, streams.cascades)
     assert {"BTC"} == {s.base for s in states}
     assert states[0].status == "open"
@@ -229,3 +237,23 @@ async def test_restart_adopts_a_cascade_older_than_the_replay(
     assert [s.status for s in states].count("open") == 1
     assert states[-1].status == "close"
     assert states[-1].count == reference(events, settings)[-1].count
+
+
+async def test_redelivered_pending_entries_count_once(redis: aioredis.Redis, redis_url: str, streams: Streams) -> None:
+    """Entries delivered before a crash but never acknowledged come back; cascades and minutes count them once."""
+    settings = settings_for(streams, redis_url)
+    events = crash_events()
+    cut = next(i for i, e in enumerate(events) if e.ts >= T0 + 15 * MIN + 40_000)
+    clock = Clock()
+    await process_all(redis, settings, clock, events[:cut], close=False)
+    await xadd(redis, streams.events, events[cut : cut + 40])
+    # A detector that read these 40 entries and crashed before acknowledging them.
+    await redis.xreadgroup(settings.group, settings.consumer, {streams.events: ">"}, count=40)
+    assert (await redis.xpending(streams.events, settings.group))["pending"] == 40
+    await process_all(redis, settings, clock, events[cut + 40 :], close=True)
+    assert (await redis.xpending(streams.events, settings.group))["pending"] == 0
+    states = await cascades(redis, streams.cascades)
+    assert without_emitted(states) == without_emitted(reference(events, settings))
+    minute = T0 + 15 * MIN
+    agg = msgspec.json.decode(await redis.hget(f"{settings.dash_prefix}min:{minute}", "BTC"))
+    assert agg["n"] == sum(1 for e in events if e.base == "BTC" and minute <= e.ts < minute + MIN)

@@ -24,7 +24,7 @@ from liq_cli.database import Conn
 from liq_cli.money import age
 from liq_cli.settings import CliSettings
 from liq_common.streams import REDIS_DOWN, connect_redis
-from liq_persister.migrations import latest_version
+from liq_persister.schema import latest_version
 
 GROUPS = {"events": ("detector", "persister"), "cascades": ("persister", "alerter")}
 """Consumer groups expected on each stream (README, Streams)."""

@@ -30,7 +30,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
-from liq_common import metrics
+from liq_common import metrics, rawpipe
 from liq_common.backoff import Backoff
 from liq_common.codec import FIELD, EntryDecodeError, EventCodec, encode
 from liq_common.logs import truncate
@@ -143,11 +143,12 @@ class ConsumerRunner(Generic[T]):
                 if not str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     raise
                 await self._recreate_group()
-            except REDIS_DOWN as exc:
-                await self._redis_down(exc, stop)
             except self.transient as exc:
+                # Before REDIS_DOWN: a transient type may itself be an OSError (e.g. TimeoutError).
                 self._log.warning("handler_transient_error", error=repr(exc))
                 await self._pause(stop)
+            except REDIS_DOWN as exc:
+                await self._redis_down(exc, stop)
             else:
                 if not self.healthy:
                     self._log.info("consumer_redis_recovered")
@@ -239,13 +240,20 @@ class ConsumerRunner(Generic[T]):
     async def _ack(self, done: list[bytes], dead: list[tuple[bytes, bytes, str]]) -> None:
         if not done and not dead:
             return
-        pipe = self.client.pipeline(transaction=False)
-        for entry_id, raw, reason in dead:
-            pipe.xadd(
-                self.dead_stream, self._dead_fields(entry_id, raw, reason), maxlen=self.dead_maxlen, approximate=True
-            )
-        pipe.xack(self.stream, self.group, *done, *(d[0] for d in dead))
-        await pipe.execute()
+        commands: list[list[bytes | str | int]] = [
+            [
+                b"XADD",
+                self.dead_stream,
+                b"MAXLEN",
+                b"~",
+                self.dead_maxlen,
+                b"*",
+                *self._dead_fields(entry_id, raw, reason),
+            ]
+            for entry_id, raw, reason in dead
+        ]
+        commands.append([b"XACK", self.stream, self.group, *done, *(d[0] for d in dead)])
+        await rawpipe.execute(self.client, commands)
         self.processed += len(done)
         self._acked.inc(len(done))
         if dead:
@@ -256,15 +264,22 @@ class ConsumerRunner(Generic[T]):
                 metrics.DEAD_LETTERS.labels(self.stream, self.group, kind).inc()
                 self._log.error("entry_dead_lettered", id=entry_id.decode(), reason=reason, sample=truncate(raw))
 
-    def _dead_fields(self, entry_id: bytes, raw: bytes, reason: str) -> dict[Any, Any]:
-        return {
-            b"stream": self.stream,
-            b"group": self.group,
-            b"id": entry_id,
-            b"reason": reason,
-            FIELD: raw,
-            b"ts": str(int(time.time() * 1000)),
-        }
+    def _dead_fields(self, entry_id: bytes, raw: bytes, reason: str) -> list[bytes | str]:
+        """Field/value pairs of a dead-letter entry (flattened for XADD)."""
+        return [
+            b"stream",
+            self.stream,
+            b"group",
+            self.group,
+            b"id",
+            entry_id,
+            b"reason",
+            reason,
+            FIELD,
+            raw,
+            b"ts",
+            str(int(time.time() * 1000)),
+        ]
 
     async def _claim_idle(self) -> None:
         reply = await self.client.xautoclaim(
@@ -305,7 +320,8 @@ class ConsumerRunner(Generic[T]):
     async def _pause(self, stop: asyncio.Event) -> None:
         """Sleep one backoff delay, or less if ``stop`` is set meanwhile."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=self.backoff.next_delay())
+            async with asyncio.timeout(self.backoff.next_delay()):
+                await stop.wait()
 
     async def _with_redis(self, stop: asyncio.Event, call: Callable[[], Awaitable[Any]]) -> None:
         while not stop.is_set():

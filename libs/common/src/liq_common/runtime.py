@@ -111,4 +111,5 @@ async def watch_redis(ctx: ServiceContext, client: object, interval: float = 5.0
         except REDIS_DOWN as exc:
             ctx.health.set("redis", False, str(exc))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ctx.stop.wait(), timeout=interval)
+            async with asyncio.timeout(interval):
+                await ctx.stop.wait()

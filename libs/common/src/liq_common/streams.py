@@ -21,7 +21,7 @@ import structlog
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from liq_common import metrics
+from liq_common import metrics, rawpipe
 from liq_common.backoff import Backoff
 from liq_common.codec import FIELD, encode
 
@@ -47,11 +47,8 @@ def connect_redis(url: str, *, socket_timeout: float = 30.0) -> aioredis.Redis:
 
 async def xadd_many(client: aioredis.Redis, stream: str, payloads: Iterable[bytes], maxlen: int) -> list[bytes]:
     """Add JSON payloads to ``stream`` in one pipelined round trip; returns the new entry ids."""
-    pipe = client.pipeline(transaction=False)
-    for payload in payloads:
-        pipe.xadd(stream, {FIELD: payload}, maxlen=maxlen, approximate=True)
-    ids: list[bytes] = await pipe.execute()
-    return ids
+    head = (b"XADD", stream.encode(), b"MAXLEN", b"~", str(maxlen).encode(), b"*", FIELD)
+    return await rawpipe.execute(client, [(*head, payload) for payload in payloads])
 
 
 class StreamProducer:

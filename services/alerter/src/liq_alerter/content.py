@@ -2,7 +2,7 @@
 
 Platforms escape and lay these out (``discord.py``, ``telegram.py``, ``console.py``). Money is USD
 with thousands separators and exactly two decimals. When ``lower_bound`` is set (a throttled feed
-contributed: Binance publishes at most one liquidation per symbol per second, exchange-feeds.md §1),
+contributed: Binance publishes at most one liquidation per symbol per second, exchange-feeds.md §1.7),
 counts and totals are worded "at least".
 """
 

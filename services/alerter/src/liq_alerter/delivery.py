@@ -24,10 +24,12 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import httpx
 import msgspec
+
+from liq_common.events import Cascade
 
 Kind = Literal["ok", "rate_limited", "retry", "unknown", "rejected", "message_gone", "gone"]
 
@@ -147,8 +149,11 @@ class Pacer:
             delay = max(self.own.until, self.shared.until) - time.monotonic()
             if delay <= 0:
                 return True
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancellation that arrives as
+            # its timeout fires, leaving a "cancelled" worker running.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await stop.wait()
         return False
 
     def started(self) -> None:
@@ -164,3 +169,24 @@ class Pacer:
     def backoff(self, seconds: float) -> None:
         """Hold this destination for a retry backoff delay."""
         self.own.hold(seconds)
+
+
+class Sink(Protocol):
+    """A platform client for one destination (Discord, Telegram, console)."""
+
+    async def post(self, state: Cascade) -> Result:
+        """Send a new message for ``state``."""
+        ...
+
+    async def edit(self, message_id: str, state: Cascade) -> Result:
+        """Replace message ``message_id`` with ``state``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (records outlive processes, so not monotonic)."""
+    return int(time.time() * 1000)

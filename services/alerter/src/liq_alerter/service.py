@@ -20,13 +20,13 @@ import structlog
 
 from liq_alerter import metrics
 from liq_alerter.console import ConsoleSink
-from liq_alerter.delivery import Gate, Pacer
+from liq_alerter.delivery import Gate, Pacer, Sink, now_ms
 from liq_alerter.destinations import Destination, Redactor
 from liq_alerter.discord import DiscordSink
 from liq_alerter.records import Records
 from liq_alerter.settings import Settings
 from liq_alerter.telegram import TelegramSink
-from liq_alerter.worker import Sink, Worker, now_ms
+from liq_alerter.worker import Worker
 from liq_common.backoff import Backoff
 from liq_common.codec import CASCADES
 from liq_common.consumer import ConsumerRunner
@@ -136,17 +136,28 @@ class Alerter:
         try:
             await self.runner.run(stop)
         finally:
-            if not stop.is_set():
-                for task in tasks:
-                    task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._end(tasks, cancel=not stop.is_set())
             for worker in self.workers:
                 await worker.sink.aclose()
 
+    @staticmethod
+    async def _end(tasks: list[asyncio.Task[None]], *, cancel: bool) -> None:
+        """Wait for the workers; when cancelling, cancel again until they are gone.
+
+        On Python 3.11 a cancellation that coincides with the completion of an inner awaitable (e.g.
+        in ``asyncio.wait_for``) can be lost, so one ``cancel()`` is not a guarantee.
+        """
+        pending = set(tasks)
+        while pending:
+            if cancel:
+                for task in pending:
+                    task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0 if cancel else None)
+
     async def _work(self, worker: Worker, stop: asyncio.Event) -> None:
+        """Run one worker; a crash (a bug) is logged and shown in /health, the others carry on."""
         try:
             await worker.run(stop)
-        except Exception:
+        except Exception:  # reported here: nothing awaits the task's exception
             log.exception("alert_worker_crashed", destination=worker.name)
             self.health.set(f"destination:{worker.name}", False, "worker crashed")
-            raise

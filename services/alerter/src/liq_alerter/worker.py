@@ -21,18 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
+import msgspec
 import redis.asyncio as aioredis
 import structlog
 
 from liq_alerter import metrics
-from liq_alerter.delivery import Pacer, Result
+from liq_alerter.delivery import Pacer, Result, Sink, now_ms
 from liq_alerter.destinations import Destination
 from liq_alerter.plan import Edit, Nothing, Post, Wait, plan
-from liq_alerter.records import Records
+from liq_alerter.records import Record, Records
 from liq_common.backoff import Backoff
 from liq_common.codec import FIELD, encode
 from liq_common.events import Cascade, Tier
@@ -40,19 +39,6 @@ from liq_common.observability import Health
 from liq_common.streams import REDIS_DOWN
 
 log = structlog.get_logger(__name__)
-
-
-class Sink(Protocol):
-    """A platform client for one destination."""
-
-    async def post(self, state: Cascade) -> Result: ...
-    async def edit(self, message_id: str, state: Cascade) -> Result: ...
-    async def aclose(self) -> None: ...
-
-
-def now_ms() -> int:
-    """Wall-clock milliseconds (records outlive processes, so not monotonic)."""
-    return int(time.time() * 1000)
 
 
 class Worker:
@@ -150,7 +136,10 @@ class Worker:
             raise
         except Exception as exc:  # noqa: BLE001 - one bad cascade must not stop a destination
             self._log.exception("alert_step_failed", cascade_id=cascade_id, error=type(exc).__name__)
-            record = await self.records.load(self.name, cascade_id)
+            try:
+                record = await self.records.load(self.name, cascade_id)
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                record = Record()  # the stored state itself is unreadable: nothing to dead-letter
             if record.want is not None:
                 await self._dead_letter(record.want, "error", type(exc).__name__)
             await self.client.zrem(self.records.due_key(self.name), cascade_id)

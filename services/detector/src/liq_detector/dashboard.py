@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -96,6 +97,16 @@ class _AssetDash:
             self.minute = -1
 
 
+@dataclass
+class Taken:
+    """Writes taken by one :meth:`Dashboard.write`, kept to requeue them if the pipeline fails."""
+
+    dirty: list[tuple[str, _AssetDash, set[int]]]
+    large: list[bytes]
+    cascades: dict[str, bytes | None]
+    baselines: dict[str, bytes]
+
+
 class Dashboard:
     """Aggregates events for the dashboard keys and writes the changes in one pipeline per flush.
 
@@ -124,11 +135,14 @@ class Dashboard:
         """A dashboard key under the prefix."""
         return self.prefix + ":".join(str(p) for p in parts)
 
-    def add(self, events: Iterable[Liquidation], write: bool = True) -> None:
-        """Aggregate liquidations; with ``write=False`` (restart replay) only rebuild in-memory minutes."""
+    def add(self, events: Iterable[tuple[Liquidation, float, float]], write: bool = True) -> None:
+        """Aggregate (event, USD, price) triples — the engine's accepted, de-duplicated events.
+
+        With ``write=False`` (restart replay) only the in-memory minutes are rebuilt.
+        """
         assets, dirty = self._assets, self._dirty
         large_usd = self.large_usd
-        for ev in events:
+        for ev, usd, price in events:
             ts, base = ev.ts, ev.base
             st = assets.get(base)
             if st is None:
@@ -143,7 +157,6 @@ class Dashboard:
                 found = st.minutes.get(minute)
                 cells = st.minutes[minute] = ({}, {}) if found is None else found
                 st.minute, st.cells = minute, cells
-            usd = float(ev.notional_usd)
             side_cells = cells[0] if ev.side == "long" else cells[1]
             cell = side_cells.get(ev.exchange)
             if cell is None:
@@ -157,14 +170,13 @@ class Dashboard:
             if not st.dirty:
                 st.dirty = True
                 dirty.append((base, st))
-            price = float(ev.price)
             hour = ts - ts % HOUR_MS
             if hour != st.hour:
                 if hour < st.hour:
                     continue  # a late event from the previous hour: its levels were already written
                 st.hour, st.step, st.levels = hour, nice_step(price * self.bucket_pct / 100), {}
             step = st.step
-            bucket = int(price // step)
+            bucket = int(price / step + 1e-9)  # epsilon: 150 / 0.2 is 749.99... in binary floating point
             level = st.levels.get(bucket)
             if level is None:
                 st.levels[bucket] = [f"{bucket * step:.{_decimals(step)}f}", usd]  # label formatted once
@@ -198,8 +210,17 @@ class Dashboard:
         """True when something waits to be written."""
         return bool(self._dirty or self._large or self._cascades or self._baselines)
 
-    def write(self, pipe: Any) -> None:
-        """Queue all pending writes on ``pipe`` (a redis-py pipeline) and clear them."""
+    def write(self, pipe: Any) -> Taken:
+        """Queue all pending writes on ``pipe`` (a redis-py pipeline) and take them out of the queue.
+
+        Returns what was taken; if the pipeline then fails, :meth:`requeue` puts it back.
+        """
+        taken = Taken(
+            [(base, st, set(st.dirty_minutes)) for base, st in self._dirty],
+            list(self._large),
+            dict(self._cascades),
+            dict(self._baselines),
+        )
         by_minute: dict[int, dict[str, bytes]] = {}
         by_hour: dict[int, dict[str, bytes]] = {}
         meta: dict[str, bytes] = {}
@@ -247,3 +268,17 @@ class Dashboard:
         self._large.clear()
         self._cascades.clear()
         self._baselines.clear()
+        return taken
+
+    def requeue(self, taken: Taken) -> None:
+        """Put back writes whose pipeline failed; anything queued since is newer and wins."""
+        for base, st, minutes in taken.dirty:
+            st.dirty_minutes |= minutes
+            if not st.dirty:
+                st.dirty = True
+                self._dirty.append((base, st))
+        self._large[:0] = taken.large
+        for base, raw in taken.cascades.items():
+            self._cascades.setdefault(base, raw)
+        for base, snapshot in taken.baselines.items():
+            self._baselines.setdefault(base, snapshot)

@@ -16,14 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-import msgspec
-
 from liq_common.events import TIERS, Cascade, Liquidation, tier_for
-from liq_detector import risk
+from liq_detector import recovery, risk
 from liq_detector.cascade import CascadeBuilder
 from liq_detector.config import EngineConfig, Rule
 from liq_detector.ring import SymbolRings
-from liq_detector.window import UNSET, AssetWindow, Rec
+from liq_detector.window import UNSET, AssetWindow
 
 _NEVER = -(2**62)
 
@@ -39,6 +37,8 @@ class Engine:
         self.watermark = _NEVER
         self.late = 0
         self.duplicates = 0
+        self.accepted: list[tuple[Liquidation, float, float]] = []
+        """(event, USD, price) of the last ``ingest`` call's non-duplicate events, for the dashboard."""
         self._active: set[str] = set()
         self._rules: dict[str, Rule] = {}
 
@@ -49,6 +49,8 @@ class Engine:
         Duplicates (same ``event_id`` still in the window) are ignored; an event older than its asset's
         last evaluated tick (later than the lateness allows) counts at the next tick and in ``late``.
         """
+        accepted: list[tuple[Liquidation, float, float]] = []
+        self.accepted = accepted
         assets, active = self.assets, self._active
         rings, ring_of = self.rings, self.rings.rings.get
         weight = self.cfg.throttled_weight
@@ -71,7 +73,9 @@ class Engine:
             is_long = ev.side == "long"
             key = (ev.exchange, ev.market, ev.symbol)
             ring = ring_of(key) or rings.create(key)
-            ring.push(ev.ts, float(ev.price), usd if is_long else -usd)
+            price = float(ev.price)
+            ring.push(ev.ts, price, usd if is_long else -usd)
+            accepted.append((ev, usd, price))
             if not a.pending:
                 active.add(ev.base)
             a.pending.append((ts, eid, usd, is_long, weight if ev.throttled else 1.0, ev))
@@ -111,15 +115,16 @@ class Engine:
             a.next_tick = first - first % tick
         if a.next_tick >= end:
             return
-        ready: list[Rec] = []
-        if a.pending:
-            keep: list[Rec] = []
-            for r in a.pending:
-                (ready if r[0] < end else keep).append(r)
-            a.pending = keep
+        ready = a.pending
+        if ready:
+            if max(r[0] for r in ready) < end:  # usual case: everything pending is due
+                a.pending = []
+            else:
+                ready = [r for r in a.pending if r[0] < end]
+                a.pending = [r for r in a.pending if r[0] >= end]
             ready.sort()  # by (ts, event id): ids are unique per asset, so later fields are never compared
         if a.floor < 0:
-            a.floor = self._rule(a.base).min_usd
+            a.floor = self.rule(a.base).min_usd
         t = a.next_tick  # start of the first tick not yet evaluated
         group = -1  # start of the tick whose events are being added
         for rec in ready:
@@ -158,7 +163,8 @@ class Engine:
                 return
         self._evaluate(a, end, out)
 
-    def _rule(self, base: str) -> Rule:
+    def rule(self, base: str) -> Rule:
+        """The resolved opening/scoring rule of ``base`` (cached)."""
         rule = self._rules.get(base)
         if rule is None:
             rule = self._rules[base] = self.cfg.rule(base)
@@ -197,7 +203,7 @@ class Engine:
         by ``cold_multiple`` and the baseline is the mean of the minutes seen so far.
         """
         cfg = self.cfg
-        rule = self._rule(a.base)
+        rule = self.rule(a.base)
         bl = a.baseline(end - cfg.window_ms, cfg.baseline_minutes, cfg.warmup_minutes)
         per_window = cfg.window_ms / 60_000
         floor = rule.min_usd * (cfg.cold_multiple if bl.cold else 1.0)
@@ -208,7 +214,7 @@ class Engine:
         return threshold, threshold / rule.open_multiple, ref_events
 
     def _maybe_open(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
-        if a.usd < self._rule(a.base).min_usd or a.count < self.cfg.min_events or end <= a.reopen_after:
+        if a.usd < self.rule(a.base).min_usd or a.count < self.cfg.min_events or end <= a.reopen_after:
             return  # cheap reject: the threshold is never below the asset's floor
         minute = (end - self.cfg.window_ms) // 60_000
         if a.threshold_key != minute:
@@ -249,7 +255,7 @@ class Engine:
                 long_usd=long_total,
                 short_usd=short_total,
                 move_pct=c.move_pct,
-                full_move_pct=self._rule(a.base).full_move_pct,
+                full_move_pct=self.rule(a.base).full_move_pct,
             )
         )
         value = risk.total(factors)
@@ -270,54 +276,23 @@ class Engine:
         return {a.cascade.cascade_id: a.cascade for a in self.assets.values() if a.cascade is not None}
 
     def reconcile(self, replayed: Iterable[Cascade], published: Mapping[str, Cascade]) -> list[Cascade]:
-        """After a silent replay, decide what to publish so nothing is lost and nothing duplicated.
+        """After a silent replay, what to publish so nothing is lost or duplicated (see :mod:`.recovery`)."""
+        return recovery.reconcile(self, list(replayed), published)
 
-        ``replayed`` are the states the replay produced; ``published`` the latest published state per
-        cascade id (read back from the cascades stream). Replayed states newer than what was published
-        are returned for publishing; a cascade published as closed is dropped from the engine; a cascade
-        published as open that the replay did not reproduce (its start lies before the replay) is adopted
-        from its last state, or closed if its asset meanwhile has another cascade.
-        """
-        replayed = list(replayed)
-        seen = {state.cascade_id for state in replayed}
-        open_now = self.open_cascades()
-        dropped: set[str] = set()
-        closes: list[Cascade] = []
-        for cid, last in published.items():
-            if last.status == "close":
-                builder = open_now.get(cid)
-                if builder is not None:
-                    a = self.assets[builder.base]
-                    a.cascade = None
-                    a.reopen_after = max(a.next_tick, 0) + self.cfg.window_ms
-                continue
-            if cid in seen:
-                continue  # reproduced by the replay: its newer states, if any, are published below
-            a = self.assets.get(last.base) or self.assets.setdefault(last.base, AssetWindow(last.base))
-            if a.cascade is not None and a.cascade.cascade_id not in published:
-                # Opened by a replay that started inside the published cascade: a partial duplicate.
-                dropped.add(a.cascade.cascade_id)
-                a.cascade = None
-            if a.cascade is None:
-                _, ref_usd, ref_events = self.threshold(a, a.next_tick if a.next_tick != UNSET else last.window_end)
-                rule = self._rule(last.base)
-                builder = CascadeBuilder.adopt(last, ref_usd * rule.open_multiple, ref_usd, ref_events)
-                for rec in a.events:
-                    if rec[0] > last.window_end:
-                        builder.add(rec[0], rec[5])
-                a.cascade = builder
-                self._active.add(last.base)
-            else:
-                closes.append(msgspec.structs.replace(last, status="close", seq=last.seq + 1))
-        out = [s for s in replayed if s.cascade_id not in dropped and _unpublished(s, published.get(s.cascade_id))]
-        return out + closes
-
-    def restore_baseline(self, base: str, first: int, through: int, minutes: dict[int, list[float]]) -> None:
-        """Load an asset's saved per-minute history (before replaying)."""
+    def asset(self, base: str) -> AssetWindow:
+        """The window of ``base``, created empty if new."""
         a = self.assets.get(base)
         if a is None:
             a = self.assets[base] = AssetWindow(base)
-        a.restore(first, through, minutes)
+        return a
+
+    def watch(self, base: str) -> None:
+        """Evaluate ``base`` on every watermark move (it has pending events or an open cascade)."""
+        self._active.add(base)
+
+    def restore_baseline(self, base: str, first: int, through: int, minutes: dict[int, list[float]]) -> None:
+        """Load an asset's saved per-minute history (before replaying)."""
+        self.asset(base).restore(first, through, minutes)
 
     def baseline_updates(self) -> dict[str, tuple[int, int, dict[int, list[float]]]]:
         """Per-minute history of assets whose baseline moved since the last call (to save in Redis)."""
@@ -332,8 +307,3 @@ class Engine:
     def window_events(self) -> int:
         """Events currently in all windows (excluding pending)."""
         return sum(len(a.events) for a in self.assets.values())
-
-
-def _unpublished(state: Cascade, last: Cascade | None) -> bool:
-    """True when ``state`` is newer than the last published state of its cascade (and that is not a close)."""
-    return last is None or (state.seq > last.seq and last.status != "close")

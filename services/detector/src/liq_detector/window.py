@@ -2,7 +2,9 @@
 
 Events wait in ``pending`` until the watermark passes their tick; they then enter the window in
 (event time, event id) order, so the window's contents at every tick do not depend on arrival order.
-Running sums are kept per side and per exchange so a tick costs O(events added + evicted).
+Only the per-side USD sums run incrementally (the opening rule reads them every tick); the finer
+breakdown needed for scoring is recomputed from the events (:meth:`AssetWindow.profile`), and only for
+assets with an open cascade.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ class Baseline:
 
 
 class AssetWindow:
-    """State of one base asset: pending events, the window, per-second and per-minute totals."""
+    """State of one base asset: pending events, the window, its USD per side, per-minute totals."""
 
     __slots__ = (
         "_baseline",

@@ -40,6 +40,7 @@ def parse_args(settings: Settings, argv: Sequence[str] | None = None) -> Setting
     parser.add_argument("--rebase-time", action="store_true", default=settings.sim_rebase_time)
     parser.add_argument("--exit-when-done", action="store_true", default=settings.sim_exit_when_done)
     parser.add_argument("--linear-extra", type=int, default=settings.sim_linear_extra)
+    parser.add_argument("--wait-feeds", default=settings.sim_wait_feeds, help="feeds that need a subscriber first")
     ns = parser.parse_args(argv)
     return msgspec.structs.replace(
         settings,
@@ -53,6 +54,7 @@ def parse_args(settings: Settings, argv: Sequence[str] | None = None) -> Setting
         sim_rebase_time=ns.rebase_time,
         sim_exit_when_done=ns.exit_when_done,
         sim_linear_extra=ns.linear_extra,
+        sim_wait_feeds=ns.wait_feeds,
     )
 
 
@@ -69,8 +71,25 @@ def sim_config(settings: Settings) -> SimConfig:
     )
 
 
+async def wait_for_subscribers(sim: Simulator, settings: Settings) -> None:
+    """Wait until every feed in ``sim_wait_feeds`` has a client with a subscription (or the timeout)."""
+    feeds = [f.strip() for f in settings.sim_wait_feeds.split(",") if f.strip()]
+    if not feeds:
+        return
+
+    def subscribed(s: Simulator) -> bool:
+        return all(any(c.stats.subscriptions > 0 for c in s.connections(feed)) for feed in feeds)  # type: ignore[arg-type]
+
+    try:
+        await sim.wait_for(subscribed, timeout=settings.sim_wait_timeout)
+        log.info("subscribers_ready", feeds=feeds)
+    except TimeoutError:
+        log.warning("subscribers_missing_starting_anyway", feeds=feeds, waited_s=settings.sim_wait_timeout)
+
+
 async def play(sim: Simulator, settings: Settings) -> None:
-    """Run the configured scenario once."""
+    """Run the configured scenario once (after the awaited subscribers, if any)."""
+    await wait_for_subscribers(sim, settings)
     if settings.sim_scenario == "synthetic":
         start = settings.sim_start_ms or int(time.time() * 1000)
         config = SyntheticConfig(

@@ -33,6 +33,8 @@ _Item = tuple[bytes, tuple[Emitted, ...] | None]
 _Out = tuple[bytes, tuple[Emitted, ...] | None, EntryKind]
 
 WRITE_BATCH = 256
+DROP_LINGER_S = 0.05
+"""Seconds a dropped connection stays half-closed before its socket is closed (see ``SimConnection.drop``)."""
 """Frames coalesced into one socket write when a backlog is queued."""
 
 
@@ -164,7 +166,17 @@ class SimConnection:
             return
         self._closing = True
         self._count_close(why)
-        self.ws.transport.close()
+        transport = self.ws.transport
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        # Half-close instead of close(): close() with a client ping still unread makes the kernel answer with
+        # a TCP reset, and a reset makes the client's kernel discard frames it has not read yet, frames the
+        # ledger already counts as delivered. With reading paused we answer nothing more (no write can follow
+        # the EOF); the client reads every frame, then EOF (1006), and the transport is closed a bit later.
+        transport.pause_reading()
+        transport.write_eof()
+        asyncio.get_running_loop().call_later(DROP_LINGER_S, transport.close)
 
     def sync_faults(self) -> None:
         """Apply level-triggered faults (stall pauses reading); called by the simulator's ticker."""

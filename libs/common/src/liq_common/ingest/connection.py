@@ -222,7 +222,8 @@ class WsSupervisor:
     async def _retire(self, old: _Live, stop: asyncio.Event) -> None:
         """Keep the old connection reading for the overlap, then close it."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=self.options.overlap)
+            async with asyncio.timeout(self.options.overlap):
+                await stop.wait()
         await self._close(old)
         self._log.info("ws_rotated", overlap=self.options.overlap)
 
@@ -247,7 +248,8 @@ class WsSupervisor:
     @staticmethod
     async def _pause(stop: asyncio.Event, delay: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=delay)
+            async with asyncio.timeout(delay):
+                await stop.wait()
 
 
 def _retry_after(exc: InvalidStatus) -> float:
