@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import redis.asyncio as aioredis
 
+from liq_common import rawpipe
 from liq_common.events import Cascade, Liquidation, RiskFactors, SideStats, make_event_id
 from liq_common.observability import Health
 from liq_detector.dashboard import Dashboard
@@ -94,11 +95,10 @@ async def seed_dashboard(
 ) -> None:
     """Write dashboard state exactly as liq-detector does: through its own :class:`Dashboard` writer."""
     board = Dashboard(prefix, ttl_s=600, bucket_pct=0.1, large_usd=100_000.0, large_keep=200)
-    board.add(sorted(events, key=lambda e: e.ts))
+    board.add((e, float(e.notional_usd), float(e.price)) for e in sorted(events, key=lambda e: e.ts))
     board.cascades(states)
-    pipe = client.pipeline(transaction=False)
-    board.write(pipe)
-    await pipe.execute()
+    commands, _ = board.commands()
+    await rawpipe.execute(client, commands)
 
 
 async def store(url: str, events: Sequence[Liquidation], states: Sequence[Cascade] = ()) -> None:

@@ -7,6 +7,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from liq_common import rawpipe
 from liq_common.events import Liquidation
 from liq_common.streams import connect_redis
 from liq_detector.dashboard import Dashboard
@@ -22,9 +23,8 @@ def triples(events: list[Liquidation]) -> list[tuple[Liquidation, float, float]]
 
 
 async def flush(dash: Dashboard, client: aioredis.Redis) -> None:
-    pipe = client.pipeline(transaction=False)
-    dash.write(pipe)
-    await pipe.execute()
+    cmds, _ = dash.commands()
+    await rawpipe.execute(client, cmds)
 
 
 async def test_minute_totals_are_absolute_across_flushes(redis: aioredis.Redis, streams: Streams) -> None:
@@ -57,10 +57,9 @@ async def test_failed_pipeline_is_requeued(redis: aioredis.Redis, streams: Strea
     events = [liq("SOL", T0 + i * 1000, "long", 6_000, 150.0, n=i) for i in range(4)]
     dash.add(triples(events))
     dead = connect_redis(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=1)
-    pipe = dead.pipeline(transaction=False)
-    taken = dash.write(pipe)
+    cmds, taken = dash.commands()
     with pytest.raises(RedisConnectionError):
-        await pipe.execute()
+        await rawpipe.execute(dead, cmds)
     await dead.aclose()
     assert not dash.pending
     dash.requeue(taken)
@@ -82,3 +81,16 @@ async def test_old_minutes_are_not_overwritten_by_stragglers(redis: aioredis.Red
     assert dash.stale == 1
     agg = msgspec.json.decode(await redis.hget(f"{streams.prefix}min:{T0}", "SOL"))
     assert agg["n"] == 1
+
+
+async def test_every_written_key_gets_the_ttl(redis: aioredis.Redis, streams: Streams) -> None:
+    """Each key a flush touches carries the configured TTL."""
+    dash = Dashboard(streams.prefix, 1234, 0.1, 500, 10)
+    dash.add(triples([liq("SOL", T0 + i * 1000, "long", 1_000, 150.0, n=i) for i in range(3)]))
+    cmds, _ = dash.commands()
+    await rawpipe.execute(redis, cmds)
+    keys = {str(c[1]) for c in cmds}
+    names = (f"min:{T0}", f"levels:{T0}", "assets", "assets:meta", "large")
+    assert keys == {f"{streams.prefix}{k}" for k in names}
+    for key in keys:
+        assert 1200 < await redis.ttl(key) <= 1234

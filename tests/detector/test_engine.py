@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import msgspec
+import pytest
 
 from liq_common.events import TIERS, Cascade, Liquidation
 from liq_detector.config import EngineConfig
@@ -137,6 +138,13 @@ class TestEventTime:
         reordered = shuffled_within(events, 3_000)
         assert reordered != events
         assert encoded(run(events, cfg)) == encoded(run(reordered, cfg))
+
+    @pytest.mark.parametrize(("seed", "batch"), [(2, 1), (3, 7), (4, 64), (5, 500)])
+    def test_any_jitter_within_lateness_and_any_batching_agree(self, seed: int, batch: int) -> None:
+        """Different delivery jitter and batch sizes: the same cascade states, byte for byte."""
+        events = btc_crash().sorted()
+        cfg = EngineConfig(lateness_ms=2_000)
+        assert encoded(run(shuffled_within(events, 2_000, seed), cfg, batch)) == encoded(run(events, cfg))
 
     def test_batching_does_not_change_output(self) -> None:
         """One event per call or 500 per call: same states in the same order."""

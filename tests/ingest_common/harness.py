@@ -68,8 +68,8 @@ async def wait_complete(
 
 
 def open_connections(sim: Simulator, feed: str) -> int:
-    """Connections of ``feed`` the simulator holds open right now."""
-    return len([c for c in sim.connections(feed) if not c.closed.is_set()])  # type: ignore[arg-type]
+    """Connections of ``feed`` the simulator holds open and still sends on right now."""
+    return len([c for c in sim.connections(feed) if not c.closed.is_set() and not c.closing])  # type: ignore[arg-type]
 
 
 @contextlib.asynccontextmanager

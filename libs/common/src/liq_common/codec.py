@@ -7,7 +7,7 @@ Encoders and decoders are built once per process and reused (msgspec's performan
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Generic, TypeVar
 
 import msgspec
@@ -46,6 +46,19 @@ class EventCodec(Generic[T]):
     def __init__(self, kind: type[T]) -> None:
         self.kind = kind
         self._decoder: msgspec.json.Decoder[T] = msgspec.json.Decoder(kind)
+
+    def decode_flat(self, fields: Sequence[bytes]) -> T:
+        """Decode one entry given as Redis returns it on the wire: ``[field, value, field, value, ...]``.
+
+        Raises:
+            EntryDecodeError: As :meth:`decode`.
+        """
+        if len(fields) == 2 and fields[0] == FIELD:  # the one-field entry every producer writes
+            try:
+                return self._decoder.decode(fields[1])
+            except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+                raise EntryDecodeError(str(exc)) from exc
+        return self.decode(dict(zip(fields[::2], fields[1::2], strict=True)))
 
     def decode(self, fields: Mapping[bytes, bytes]) -> T:
         """Decode one entry's fields.

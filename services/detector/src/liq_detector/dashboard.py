@@ -1,9 +1,10 @@
 """Dashboard state in Redis: per-minute aggregates, price-level clusters, large liquidations, cascades.
 
-Aggregation is pure (events in, pending writes out) and kept as absolute values in memory;
-:meth:`Dashboard.write` queues the changes on one pipeline. Assets share keys (one hash per minute, one
-per hour of levels, one of asset metadata, fields named by asset), so a flush costs a dozen commands
-whether 3 or 1,000 assets moved, and a reader needs no SCAN. Layout and formats: README.md.
+Aggregation is pure (events in, Redis commands out) and kept as absolute values in memory;
+:meth:`Dashboard.commands` renders the changes, which the service sends in one round trip. Assets
+share keys (one hash per minute, one per hour of levels, one of asset metadata, fields named by
+asset), so a flush costs a dozen commands whether 3 or 1,000 assets moved, and a reader needs no SCAN.
+Layout and formats: README.md.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import msgspec
 
 from liq_common.codec import encode
 from liq_common.events import Cascade, Liquidation
+from liq_common.rawpipe import Command
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -210,10 +212,11 @@ class Dashboard:
         """True when something waits to be written."""
         return bool(self._dirty or self._large or self._cascades or self._baselines)
 
-    def write(self, pipe: Any) -> Taken:
-        """Queue all pending writes on ``pipe`` (a redis-py pipeline) and take them out of the queue.
+    def commands(self) -> tuple[list[Command], Taken]:
+        """The Redis commands writing every pending change, taken out of the queue.
 
-        Returns what was taken; if the pipeline then fails, :meth:`requeue` puts it back.
+        Returns the commands (for :func:`liq_common.rawpipe.execute`, one round trip) and what was
+        taken; if sending them fails, :meth:`requeue` puts it back.
         """
         taken = Taken(
             [(base, st, set(st.dirty_minutes)) for base, st in self._dirty],
@@ -221,54 +224,50 @@ class Dashboard:
             dict(self._cascades),
             dict(self._baselines),
         )
-        by_minute: dict[int, dict[str, bytes]] = {}
-        by_hour: dict[int, dict[str, bytes]] = {}
-        meta: dict[str, bytes] = {}
+        by_minute: dict[int, list[str | bytes]] = {}
+        by_hour: dict[int, list[str | bytes]] = {}
+        meta: list[str | bytes] = []
+        index: list[str | int] = []
         for base, st in self._dirty:
             for minute in st.dirty_minutes:
                 if minute in st.minutes:
-                    by_minute.setdefault(minute, {})[base] = st.minute_json(minute)
-            usd = dict(st.levels.values())
-            by_hour.setdefault(st.hour, {})[base] = _json.encode({"step": _num(st.step), "usd": usd})
-            meta[base] = _json.encode(
-                {"last_ts": st.last_ts, "last_price": _num(st.last_price), "level_step": _num(st.step)}
-            )
+                    by_minute.setdefault(minute, []).extend((base, st.minute_json(minute)))
+            levels = {"step": _num(st.step), "usd": dict(st.levels.values())}
+            by_hour.setdefault(st.hour, []).extend((base, _json.encode(levels)))
+            info = {"last_ts": st.last_ts, "last_price": _num(st.last_price), "level_step": _num(st.step)}
+            meta.extend((base, _json.encode(info)))
+            index.extend((st.last_ts, base))
             st.dirty_minutes.clear()
             st.dirty = False
             st.prune()
-        written: list[str] = []
-        for minute, mapping in sorted(by_minute.items()):
-            written.append(self.key("min", minute))
-            pipe.hset(written[-1], mapping=mapping)
-        for hour, mapping in sorted(by_hour.items()):
-            written.append(self.key("levels", hour))
-            pipe.hset(written[-1], mapping=mapping)
+        cmds: list[Command] = []
+        for minute, fields in sorted(by_minute.items()):
+            cmds.append(("HSET", self.key("min", minute), *fields))
+        for hour, fields in sorted(by_hour.items()):
+            cmds.append(("HSET", self.key("levels", hour), *fields))
         if meta:
-            written += [self.key("assets"), self.key("assets", "meta")]
-            pipe.zadd(written[-2], {base: self._assets[base].last_ts for base in meta})
-            pipe.hset(written[-1], mapping=meta)
+            cmds.append(("ZADD", self.key("assets"), *index))
+            cmds.append(("HSET", self.key("assets", "meta"), *meta))
         if self._large:
-            written.append(self.key("large"))
-            pipe.lpush(written[-1], *self._large)  # pushed oldest first, so the newest ends up at the head
-            pipe.ltrim(written[-1], 0, self.large_keep - 1)
+            # Pushed oldest first, so the newest ends up at the head.
+            cmds.append(("LPUSH", self.key("large"), *self._large))
+            cmds.append(("LTRIM", self.key("large"), 0, self.large_keep - 1))
         if self._cascades:
-            written.append(self.key("cascades"))
             gone = [base for base, raw in self._cascades.items() if raw is None]
-            live = {base: raw for base, raw in self._cascades.items() if raw is not None}
+            live = [x for base, raw in self._cascades.items() if raw is not None for x in (base, raw)]
             if gone:
-                pipe.hdel(written[-1], *gone)
+                cmds.append(("HDEL", self.key("cascades"), *gone))
             if live:
-                pipe.hset(written[-1], mapping=live)
+                cmds.append(("HSET", self.key("cascades"), *live))
         if self._baselines:
-            written.append(self.key("baselines"))
-            pipe.hset(written[-1], mapping=self._baselines)
-        for key in written:
-            pipe.expire(key, self.ttl_s)
+            cmds.append(("HSET", self.key("baselines"), *(x for item in self._baselines.items() for x in item)))
+        for key in dict.fromkeys(str(c[1]) for c in cmds):
+            cmds.append(("EXPIRE", key, self.ttl_s))
         self._dirty.clear()
         self._large.clear()
         self._cascades.clear()
         self._baselines.clear()
-        return taken
+        return cmds, taken
 
     def requeue(self, taken: Taken) -> None:
         """Put back writes whose pipeline failed; anything queued since is newer and wins."""

@@ -18,3 +18,7 @@ ASSETS = Gauge("liq_detector_assets", "Base assets with a window.")
 RING_EVENTS = Gauge("liq_detector_ring_events", "Liquidations held in the per-symbol ring buffers.")
 REPLAYED = Counter("liq_detector_replayed_events_total", "Liquidations replayed from the stream on start.")
 STALE = Gauge("liq_detector_dashboard_stale_events", "Events too old for the in-memory dashboard minutes.")
+DASHBOARD_ERRORS = Counter(
+    "liq_detector_dashboard_write_errors_total",
+    "Dashboard pipelines Redis rejected (error reply); logged, not retried.",
+)

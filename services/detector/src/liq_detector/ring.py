@@ -39,10 +39,6 @@ class SymbolRing:
         idx = [(start + i) % self.size for i in range(self.count)]
         return [(int(self.ts[i]), self.prices[i], self.usd[i]) for i in idx]
 
-    def last_price(self) -> float | None:
-        """Price of the most recent event, or None when empty."""
-        return self.prices[self._pos - 1] if self.count else None
-
 
 class SymbolRings:
     """Ring buffers keyed by ``exchange:market:symbol``."""
@@ -57,10 +53,6 @@ class SymbolRings:
         if ring is None:
             ring = self.rings[key] = SymbolRing(self.size)
         return ring
-
-    def push(self, exchange: str, market: str, symbol: str, ts: int, price: float, signed_usd: float) -> None:
-        """Record one event in its symbol's ring (created on first sight)."""
-        self.create((exchange, market, symbol)).push(ts, price, signed_usd)
 
     def get(self, exchange: str, market: str, symbol: str) -> SymbolRing | None:
         """The ring of one symbol, if it has seen an event."""

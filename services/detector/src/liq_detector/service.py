@@ -23,6 +23,8 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
+from liq_common import rawpipe
+from liq_common.backoff import Backoff
 from liq_common.codec import CASCADES, LIQUIDATIONS, EntryDecodeError
 from liq_common.consumer import ConsumerRunner
 from liq_common.events import Cascade, Liquidation
@@ -116,7 +118,15 @@ class Detector:
     # --- running ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Rebuild, then consume until ``stop``; drains the producer and the dashboard before returning."""
-        await self.rebuild()
+        backoff = Backoff(base=0.5, cap=10.0, reset_after=0)
+        while not stop.is_set():
+            try:
+                await self.rebuild()
+                break
+            except REDIS_DOWN as exc:  # Redis not up yet: wait for it rather than exit
+                self._log.warning("rebuild_waiting_for_redis", error=str(exc))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=backoff.next_delay())
         producer_stop = asyncio.Event()
         producer = asyncio.create_task(self.producer.run(producer_stop), name="detector-producer")
         idle = asyncio.create_task(self._idle_loop(stop), name="detector-idle")
@@ -177,13 +187,17 @@ class Detector:
             self.dashboard.baselines(self.engine.baseline_updates())
             if not self.dashboard.pending:
                 return
-            pipe = self.client.pipeline(transaction=False)
-            taken = self.dashboard.write(pipe)
+            cmds, taken = self.dashboard.commands()
             try:
-                await pipe.execute()
+                await rawpipe.execute(self.client, cmds)
             except REDIS_DOWN:
                 self.dashboard.requeue(taken)
                 raise
+            except ResponseError as exc:
+                # E.g. WRONGTYPE on a key someone else wrote. Dashboard state is derived: log and carry on
+                # rather than fail the batch (which would dead-letter good events).
+                metrics.DASHBOARD_ERRORS.inc()
+                self._log.error("dashboard_write_rejected", error=str(exc))
         self._gauges()
 
     def _gauges(self) -> None:

@@ -160,6 +160,11 @@ class SimConnection:
         log.info("sim_connection_closing", conn_id=self.id, feed=self.feed, code=code, why=why)
         await self.ws.close(code, reason)
 
+    @property
+    def closing(self) -> bool:
+        """True once the simulator has started closing or dropping this connection (it takes no new frames)."""
+        return self._closing
+
     def drop(self, why: str) -> None:
         """Close the TCP connection without a close frame (buffered frames are still flushed)."""
         if self._closing:
