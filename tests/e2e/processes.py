@@ -51,7 +51,9 @@ class ServiceProcess:
             except httpx.TransportError:
                 pass
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; see {self.log_path}:\n{self.tail()}")
+                raise RuntimeError(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.log_path}:\n{self.tail()}"
+                )
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{self.name} did not serve /metrics in time:\n{self.tail()}")
             time.sleep(0.05)
