@@ -100,3 +100,53 @@ async def test_check_fails_when_the_schema_is_old_and_on_dead_letters_and_stale_
     assert "decode: bad side" in dead
     assert f"at version {latest_version() - 1}, the persister needs {latest_version()}" in schema
     assert "okx: no liquidation stored" in silent
+
+
+async def test_check_lists_feed_health_and_flags_a_feed_that_is_down(
+    redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
+) -> None:
+    """Feed lines: a connected slot is ok with its last step; a slot whose last event is `disconnected` is a
+    problem naming the reason; each feed shows its last data age and its gaps of the last 24 h."""
+    from liq_common.events import FeedStatus
+    from liq_common.observability import Health
+    from liq_persister.database import Database, DatabaseStatus
+    from liq_persister.feed import FeedWriter
+
+    await healthy(redis, streams, migrated_url)
+    now = int(time.time() * 1000)
+
+    def st(exchange: str, status: str, ago_ms: int, reason: str = "", session: int = 1) -> FeedStatus:
+        return FeedStatus(
+            exchange=exchange,
+            market="linear",
+            conn="0",
+            status=status,  # type: ignore[arg-type]
+            ts=now - ago_ms,
+            reason=reason,
+            session=session,
+        )
+
+    db = Database(migrated_url, "feed", DatabaseStatus(Health()), 30.0)
+    try:
+        await FeedWriter(db).write(
+            [
+                st("bybit", "connected", 600_000),
+                st("bybit", "subscribed", 599_000),
+                st("bybit", "disconnected", 300_000, "pong_timeout"),
+                st("bybit", "reconnected", 270_000, session=2),
+                st("binance", "connected", 600_000),
+                st("binance", "disconnected", 120_000, "connection_lost"),
+            ]
+        )
+    finally:
+        await db.close()
+    result = await run_liq("check", env=env_for(redis_url, streams, migrated_url))
+    assert result.code != 0
+    assert "bybit:linear#0: connected (reconnected 4m" in result.out
+    assert "binance:linear: newest liquidation" in result.out
+    assert "bybit:inverse: newest liquidation" in result.out  # stored data of a feed without status rows
+    assert "1 gap(s) in the last 24 h, 30s in all, longest 30s" in result.out
+    feed_problems = [p for p in problems(result) if "feeds" in p]
+    assert len(feed_problems) == 2, feed_problems
+    assert "binance:linear#0: disconnected (connection_lost) for 2m" in feed_problems[0]
+    assert "1 still open" in feed_problems[1]

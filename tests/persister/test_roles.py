@@ -12,9 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
+from liq_common.events import FeedStatus
 from liq_common.observability import Health
 from liq_persister import schema
 from liq_persister.database import Database, DatabaseStatus
+from liq_persister.feed import FeedWriter
 from liq_persister.writer import CascadeWriter, LiquidationWriter, prepare_stage
 from tests.persister.conftest import scalar
 from tests.persister.factories import cascade, liquidations
@@ -92,6 +94,7 @@ async def test_runtime_role_can_insert_and_upsert_but_nothing_else(roles):
     status = DatabaseStatus(Health())
     liq_db = Database(roles["runtime"], "l", status, 30.0, on_connect=prepare_stage)
     cascade_db = Database(roles["runtime"], "c", status, 30.0)
+    feed_db = Database(roles["runtime"], "f", status, 30.0)
     try:
         events = liquidations(500)
         assert await LiquidationWriter(liq_db).write(events) == 500
@@ -100,9 +103,14 @@ async def test_runtime_role_can_insert_and_upsert_but_nothing_else(roles):
         assert await writer.write([cascade("X", 0, "open")]) == 1
         assert await writer.write([cascade("X", 2), cascade("X", 1)]) == 1
         assert await writer.write([cascade("X", 1)]) == 0
+        feed = FeedWriter(feed_db)
+        down = FeedStatus(exchange="binance", market="linear", conn="0", status="disconnected", ts=1_000, reason="x")
+        up = FeedStatus(exchange="binance", market="linear", conn="0", status="reconnected", ts=2_000, session=2)
+        assert await feed.write([down, up]) == 2  # gap opened and closed
     finally:
         await liq_db.close()
         await cascade_db.close()
+        await feed_db.close()
     await schema.check(roles["runtime"])
 
     forbidden = [
@@ -112,6 +120,9 @@ async def test_runtime_role_can_insert_and_upsert_but_nothing_else(roles):
         "DROP TABLE liquidations",
         "DELETE FROM cascades",
         "DROP TABLE cascades",
+        "DELETE FROM feed_gaps",
+        "DELETE FROM feed_status",
+        "SELECT count(*) FROM feed_status",
         "SELECT count(*) FROM liquidations",
         "CREATE TABLE public.intruder (x int)",
         "ALTER TABLE liquidations ADD COLUMN x int",

@@ -18,7 +18,7 @@ from liq_persister.writer import LiquidationWriter, prepare_stage
 from tests.persister.conftest import scalar
 from tests.persister.factories import liquidations
 
-EXPECTED = [(1, "liquidations"), (2, "cascades"), (3, "timeseries.plain"), (4, "grants")]
+EXPECTED = [(1, "liquidations"), (2, "cascades"), (3, "timeseries.plain"), (4, "grants"), (5, "feed_health")]
 
 
 async def test_concurrent_migrators_apply_each_version_exactly_once(pg_url):
@@ -37,7 +37,7 @@ async def test_concurrent_migrators_apply_each_version_exactly_once(pg_url):
 
 async def test_check_refuses_a_schema_behind_the_code(pg_url):
     """A persister that may not migrate refuses to run on an empty or older schema, naming the fix."""
-    with pytest.raises(schema.SchemaError, match="version 0, this persister needs 4"):
+    with pytest.raises(schema.SchemaError, match="version 0, this persister needs 5"):
         await schema.check(pg_url)
 
 

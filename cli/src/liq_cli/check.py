@@ -2,7 +2,8 @@
 
 Checks, in order: Redis answers; PostgreSQL answers; the schema is at the persister's newest migration;
 each stream's length; each consumer group's lag (entries not yet delivered) and pending (delivered, not
-acknowledged); dead letters; the age of the newest stored liquidation per exchange. A problem is
+acknowledged); dead letters; the age of the newest stored liquidation per exchange; feed health (each
+connection slot connected, last data age and outages per feed, :mod:`liq_cli.feeds`). A problem is
 anything over its threshold (flags), or a check that could not run. The exit status is the number of
 problems, capped at 1 (0 when all is well).
 """
@@ -21,6 +22,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from liq_cli import database
 from liq_cli.database import Conn
+from liq_cli.feeds import feed_health
 from liq_cli.money import age
 from liq_cli.settings import CliSettings
 from liq_common.streams import REDIS_DOWN, connect_redis
@@ -105,6 +107,7 @@ async def run(settings: CliSettings, limits: Thresholds) -> Report:
         report.ok("database", f"{mask(url)} answered")
         if await _schema(conn, report):
             await _freshness(conn, limits, report)
+            await feed_health(conn, report)
     except database.Unreachable as exc:
         report.problem("database", str(exc))
     finally:

@@ -12,7 +12,7 @@ from typing import Generic, TypeVar
 
 import msgspec
 
-from liq_common.events import Cascade, Liquidation
+from liq_common.events import Cascade, FeedStatus, Liquidation
 
 FIELD = b"data"
 """The single stream-entry field that carries the JSON payload."""
@@ -78,3 +78,4 @@ class EventCodec(Generic[T]):
 
 LIQUIDATIONS: EventCodec[Liquidation] = EventCodec(Liquidation)
 CASCADES: EventCodec[Cascade] = EventCodec(Cascade)
+FEED_STATUS: EventCodec[FeedStatus] = EventCodec(FeedStatus)

@@ -1,4 +1,4 @@
-"""The event schema shared by every service: normalised liquidations and cascades.
+"""The event schema shared by every service: normalised liquidations, cascades and feed status.
 
 Every entry on a Redis stream carries one of these Structs as JSON (see :mod:`liq_common.codec`).
 The schema follows msgspec's evolution rules: a new field always has a default, an existing field never
@@ -17,7 +17,7 @@ from typing import Literal
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Version of the event schema written into every event (``v``)."""
 
 # Every Struct here is gc=False: events never reference themselves (no cycles), and millions of them pass
@@ -29,6 +29,8 @@ PositionSide = Literal["long", "short"]
 """Side of the liquidated POSITION. Never the side of the liquidation order (see exchange-feeds.md §0.2)."""
 CascadeStatus = Literal["open", "update", "close"]
 Tier = Literal["low", "medium", "high", "critical"]
+FeedState = Literal["connected", "subscribed", "first_data", "disconnected", "reconnected", "silent"]
+"""Lifecycle steps of one feed connection, in the order they normally happen (see :class:`FeedStatus`)."""
 TIERS: tuple[Tier, ...] = ("low", "medium", "high", "critical")
 """Severity tiers in ascending order."""
 
@@ -153,6 +155,42 @@ class Cascade(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="cascade"
     lower_bound: bool = False
     coverage: dict[str, float] = msgspec.field(default_factory=dict)
     emitted_ts: int = 0
+    v: int = SCHEMA_VERSION
+
+
+class FeedStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False, tag="feed_status", tag_field="kind"):
+    """One step in the life of one exchange connection, published on the feed-status stream.
+
+    A connection slot (``conn``) goes ``connected`` (first connection of the process) or ``reconnected``
+    (every later one), ``subscribed`` (the exchange acknowledged the liquidation topics), ``first_data``
+    (first frame of any data after the acknowledgement), and ends ``disconnected`` with a reason.
+    ``silent`` reports a connection that is up and acknowledged but carries no data while the market
+    is active; a ``disconnected`` (reason ``silent``) and a ``reconnected`` follow. An outage of a slot
+    runs from its ``disconnected`` to its next ``connected`` or ``reconnected``.
+
+    Attributes:
+        exchange: Venue name, lower case.
+        market: ``linear`` or ``inverse``.
+        conn: Connection slot within the feed, stable across reconnects (Bybit shard index; "0" for a
+            feed with one connection). A rotation's successor uses the same slot.
+        status: The lifecycle step.
+        ts: Wall-clock time of the step at the ingestor, ms since epoch.
+        reason: Why: the close reason for ``disconnected`` (``server_closed``, ``ping_timeout``,
+            ``silent``, ``shutdown``...), what was missing for ``silent``; empty otherwise.
+        session: Number of the connection within the slot since the process started (1, 2, ...).
+        since_ts: ``silent`` only: time of the last data the connection carried (or of its
+            acknowledgement when none came), ms; 0 otherwise.
+        v: Schema version.
+    """
+
+    exchange: str
+    market: str
+    conn: str
+    status: FeedState
+    ts: int
+    reason: str = ""
+    session: int = 0
+    since_ts: int = 0
     v: int = SCHEMA_VERSION
 
 

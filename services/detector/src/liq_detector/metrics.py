@@ -22,3 +22,6 @@ DASHBOARD_ERRORS = Counter(
     "liq_detector_dashboard_write_errors_total",
     "Dashboard pipelines Redis rejected (error reply); logged, not retried.",
 )
+FEED_STATUS_BAD = Counter(
+    "liq_detector_feed_status_undecodable_total", "Feed-status entries that did not decode (skipped for coverage)."
+)

@@ -5,6 +5,9 @@
 * Dashboard state is coalesced in memory and written in one pipeline at most every ``DASH_FLUSH_MS``.
 * When no event arrived for ``idle_ms`` (wall clock) the watermark advances to now - lateness, so
   cascades close when the market goes quiet.
+* Every published state carries ``coverage``: per feed known to carry its base asset, the fraction of
+  the cascade's window the feed was connected, from the feed-status stream (read, without a consumer
+  group, just before publishing: states are few, so this costs one round trip per published batch).
 * On start it replays the recent stream silently and reconciles with the cascade states already
   published (see :meth:`Detector.rebuild`), so a restart neither loses nor duplicates a cascade.
 """
@@ -25,12 +28,13 @@ from redis.exceptions import ResponseError
 
 from liq_common import rawpipe
 from liq_common.backoff import Backoff
-from liq_common.codec import CASCADES, LIQUIDATIONS, EntryDecodeError
+from liq_common.codec import CASCADES, FEED_STATUS, LIQUIDATIONS, EntryDecodeError
 from liq_common.consumer import ConsumerRunner
 from liq_common.events import Cascade, Liquidation
 from liq_common.streams import REDIS_DOWN, StreamProducer
 from liq_detector import metrics
 from liq_detector.config import EngineConfig
+from liq_detector.coverage import FeedTimeline
 from liq_detector.dashboard import Dashboard
 from liq_detector.engine import Engine
 from liq_detector.settings import Settings
@@ -107,6 +111,9 @@ class Detector:
             batch_size=settings.batch_size,
             block_ms=500,
         )
+        self.timeline = FeedTimeline(keep_ms=settings.rebuild_max_ms + settings.window_ms)
+        self.feeds_by_base: dict[str, set[str]] = {}
+        self._feed_cursor: str | None = None
         self.processed = 0
         self.published = 0
         self._last_arrival = time.monotonic()
@@ -145,6 +152,7 @@ class Detector:
     async def handle(self, batch: Sequence[tuple[bytes, Liquidation]]) -> None:
         """Consumer handler: one batch through the engine, states to the producer, dashboard coalesced."""
         events = [ev for _, ev in batch]
+        self._note_feeds(events)
         late, dup = self.engine.late, self.engine.duplicates
         states = self.engine.ingest(events)
         self.dashboard.add(self.engine.accepted)  # duplicates (redeliveries) are not counted twice
@@ -156,11 +164,50 @@ class Detector:
         await self._publish(states)
         await self._flush_dashboard()
 
+    def _note_feeds(self, events: Sequence[Liquidation]) -> None:
+        """Remember which feeds (``exchange:market``) carry each base asset: a cascade's coverage covers them."""
+        for base, exchange, market in {(ev.base, ev.exchange, ev.market) for ev in events}:
+            self.feeds_by_base.setdefault(base, set()).add(f"{exchange}:{market}")
+
+    async def _read_feed_status(self) -> None:
+        """Apply the feed-status entries published since the last read (from ``keep_ms`` back at first)."""
+        if self._feed_cursor is None:
+            self._feed_cursor = str(max(0, int(self.clock() * 1000) - self.timeline.keep_ms))
+        try:
+            while True:
+                entries = cast(
+                    Entries,
+                    await self.client.xrange(
+                        self.settings.feed_status_stream, min=self._feed_cursor, max="+", count=1000
+                    ),
+                )
+                for entry_id, fields in entries:
+                    self._feed_cursor = "(" + entry_id.decode()
+                    try:
+                        self.timeline.apply(FEED_STATUS.decode(fields))
+                    except EntryDecodeError as exc:
+                        metrics.FEED_STATUS_BAD.inc()
+                        self._log.warning("feed_status_undecodable", id=entry_id.decode(), error=str(exc))
+                if len(entries) < 1000:
+                    break
+        except REDIS_DOWN as exc:  # coverage from what is known; the next publish reads again
+            self._log.warning("feed_status_unread", error=str(exc))
+        self.timeline.prune()
+
     async def _publish(self, states: list[Cascade]) -> None:
         if not states:
             return
         now_ms = int(self.clock() * 1000)
-        stamped = [msgspec.structs.replace(s, emitted_ts=now_ms) for s in states]
+        await self._read_feed_status()
+        cover = self.timeline.coverage
+        stamped = [
+            msgspec.structs.replace(
+                s,
+                emitted_ts=now_ms,
+                coverage=cover(self.feeds_by_base.get(s.base, ()), s.window_start, s.window_end),
+            )
+            for s in states
+        ]
         await self.producer.put_many(stamped)
         self.dashboard.cascades(stamped)
         for s in stamped:
@@ -259,6 +306,7 @@ class Detector:
         replayed: list[Cascade] = []
         for i in range(0, len(events), READ_CHUNK):
             chunk = events[i : i + READ_CHUNK]
+            self._note_feeds(chunk)
             replayed.extend(self.engine.ingest(chunk))
             self.dashboard.add(self.engine.accepted, write=False)
         self.engine.baseline_updates()  # already saved before the restart

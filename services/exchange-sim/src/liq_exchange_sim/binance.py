@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed
 
 from liq_exchange_sim import frames
 from liq_exchange_sim.connection import SimConnection
+from liq_exchange_sim.markprice import INTERVALS, push_mark_prices
 from liq_exchange_sim.truth import Feed
 
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
@@ -74,6 +75,7 @@ class BinanceConnection(SimConnection):
         self.combined = route.combined
         self.streams: list[str] = []
         self._recent: deque[float] = deque()
+        self._marks: dict[str, asyncio.Task[None]] = {}
         if not self.faults.fail_subscription:
             self._add(route.streams)
 
@@ -88,6 +90,7 @@ class BinanceConnection(SimConnection):
             self.streams.append(name)
             if self.route.routed:
                 self.hub.engine.subscribe(self.feed, name, self)
+                self._start_marks(name)
             self.stats.subscriptions += 1
             self.hub.stats.subscriptions += 1
         self.hub.changed()
@@ -97,14 +100,36 @@ class BinanceConnection(SimConnection):
             if name in self.streams:
                 self.streams.remove(name)
                 self.hub.engine.unsubscribe(self.feed, name, self)
+                mark = self._marks.pop(name, None)
+                if mark is not None:
+                    mark.cancel()
                 self.stats.unsubscriptions += 1
                 self.hub.stats.unsubscriptions += 1
         self.hub.changed()
 
     def unsubscribe_all(self) -> None:
-        """Remove every engine subscription."""
+        """Remove every engine subscription and stop the mark-price pushes."""
         for name in getattr(self, "streams", ()):
             self.hub.engine.unsubscribe(self.feed, name, self)
+        for task in getattr(self, "_marks", {}).values():
+            task.cancel()
+
+    def _start_marks(self, name: str) -> None:
+        """USD-M ``!markPrice@arr[@1s]`` on a routed path: push every symbol's mark price periodically."""
+        interval = INTERVALS.get(name)
+        if interval is None or self.feed != "binance_usdm" or name in self._marks:
+            return
+        self._marks[name] = asyncio.create_task(
+            push_mark_prices(name, interval, self._send_marks, lambda: self.hub.universe.instruments(self.feed))
+        )
+
+    def _send_marks(self, stream: str, payload: bytes) -> None:
+        if self.closing or self.faults.stall:
+            return
+        self.stats.mark_price_frames += 1
+        self.hub.stats.mark_price_frames += 1
+        self.hub.changed()
+        self.send_control(self.frame_for(stream, payload))
 
     def _fail(self, code: int, msg: str, request_id: Any = msgspec.UNSET) -> None:
         self.send_control(frames.binance_error(code, msg, request_id))

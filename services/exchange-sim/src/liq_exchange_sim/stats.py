@@ -28,6 +28,7 @@ class Stats:
         rest_requests: REST GETs answered.
         throttled: Liquidations the Binance throttle replaced by a later one.
         frames_discarded: Frames not written because the connection was stalled or closed.
+        mark_price_frames: Binance ``!markPrice@arr`` frames queued (routed USD-M connections only).
         closes: Closes by reason (``pong_timeout``, ``lifetime``, ``ping_timeout``, ``rate_limit``,
             ``drop_fault``, ``client``, ``shutdown``).
     """
@@ -49,6 +50,7 @@ class Stats:
     rest_requests: int = 0
     throttled: int = 0
     frames_discarded: int = 0
+    mark_price_frames: int = 0
     closes: Counter[str] = dataclasses.field(default_factory=Counter)
 
     def snapshot(self) -> dict[str, object]:

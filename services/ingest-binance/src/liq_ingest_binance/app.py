@@ -55,29 +55,40 @@ class BinanceIngest:
         urls = {"linear": settings.binance_usdm_ws_url, "inverse": settings.binance_coinm_ws_url}
         rest = {"linear": settings.binance_usdm_rest_url, "inverse": settings.binance_coinm_rest_url}
         options = settings.connect_options(rotate_after=settings.rotate_after, overlap=settings.rotate_overlap)
-        self.feeds: dict[Market, BinanceFeed] = {
-            market: BinanceFeed(
+        chosen = markets(settings)
+        controls = {"linear": settings.binance_usdm_control_stream, "inverse": settings.binance_coinm_control_stream}
+        self.status = settings.status_producer(client)
+        self.activity = settings.activity(client, {("binance", market) for market in chosen})
+        self.feeds: dict[Market, BinanceFeed] = {}
+        for market in chosen:
+            sink = settings.sink(self.producer, "binance", market)
+            self.feeds[market] = BinanceFeed(
                 market,
                 urls[market],
                 Instruments(market, rest[market], http, settings.instruments_min_gap),
-                settings.sink(self.producer, "binance", market),
+                sink,
                 options,
                 backoff=settings.backoff(),
                 refresh_interval=settings.instruments_refresh,
                 max_frame_bytes=settings.max_frame_bytes,
                 subscribe_retry=settings.subscribe_retry,
                 health=health,
+                slot=settings.slot_health(
+                    self.status, sink.metrics, "0", control=bool(controls[market]), activity=self.activity
+                ),
+                control_stream=controls[market],
             )
-            for market in markets(settings)
-        }
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then flush every queued event to Redis and return."""
         flushed = asyncio.Event()
         producer = asyncio.create_task(self.producer.run(flushed))
+        status = asyncio.create_task(self.status.run(flushed))
+        activity = asyncio.create_task(self.activity.run(stop))
         try:
             await asyncio.gather(*(feed.run(stop) for feed in self.feeds.values()))
         finally:
             flushed.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+            for task in (producer, status, activity):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

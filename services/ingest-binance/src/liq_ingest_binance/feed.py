@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection
 from liq_common.backoff import Backoff
 from liq_common.events import Market
 from liq_common.ingest.connection import ConnectOptions, WsSupervisor
+from liq_common.ingest.health import SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
 from liq_common.ingest.rejects import Rejected, Rejects, schema_reason
 from liq_common.ingest.sink import LiquidationSink
@@ -29,6 +30,12 @@ from liq_ingest_binance.subscription import StreamCheck, streams_of
 from liq_ingest_binance.wire import FRAME_DECODER, Event, Frame
 
 log = structlog.get_logger(__name__)
+
+CONTROL_MARKER = b"markPrice"
+"""Found within the first ``CONTROL_PREFIX`` bytes of every mark-price frame (``{"stream":"!markPrice@arr@1s",...``
+or raw ``[{"e":"markPriceUpdate",...``) and never there in a ``forceOrder`` frame, so the control stream is
+recognised without parsing its ~600-symbol arrays."""
+CONTROL_PREFIX = 40
 
 MAX_PARKED = 10_000
 """Frames waiting for an exchangeInfo refresh; beyond this they are rejected (``unknown_symbol_backlog``)."""
@@ -48,6 +55,8 @@ class BinanceFeed:
         max_frame_bytes: Larger frames are rejected unparsed.
         subscribe_retry: Seconds between SUBSCRIBE attempts when the stream is not subscribed.
         health: Service health checks.
+        slot: Lifecycle events and silence watch of the connection (None: neither).
+        control_stream: Control stream subscribed on the same connection (``!markPrice@arr@1s``), or "".
     """
 
     def __init__(
@@ -63,8 +72,13 @@ class BinanceFeed:
         max_frame_bytes: int = 1 << 20,
         subscribe_retry: float = 30.0,
         health: Health | None = None,
+        slot: SlotHealth | None = None,
+        control_stream: str = "",
     ) -> None:
         self.market = market
+        self.slot = slot
+        self.control_stream = control_stream
+        self.control_frames = 0
         self.instruments = instruments
         self.sink = sink
         self.metrics: FeedMetrics = sink.metrics
@@ -78,7 +92,9 @@ class BinanceFeed:
         self.subscribe_failures = 0
         self.check: StreamCheck | None = None
         self.parked: list[tuple[Event, bytes, int]] = []
-        self.supervisor = WsSupervisor(url, self.session, self.metrics, options, backoff=backoff, health=health)
+        self.supervisor = WsSupervisor(
+            url, self.session, self.metrics, options, backoff=backoff, health=health, slot=slot
+        )
         self._resolver: asyncio.Task[None] | None = None
         self._log = log.bind(exchange="binance", market=market)
 
@@ -103,7 +119,7 @@ class BinanceFeed:
 
     async def session(self, ws: ClientConnection) -> str | None:
         """Check the stream is subscribed, then read the connection until it closes, frame by frame."""
-        check = StreamCheck(ws, self.streams, self.subscribe_retry, self._subscribe_failed)
+        check = StreamCheck(ws, self.streams, self.subscribe_retry, self._subscribe_failed, self.control_stream)
         self.check = check
         try:
             await check.start()
@@ -116,6 +132,12 @@ class BinanceFeed:
     async def on_frame(self, raw: bytes, recv_ts: int, check: StreamCheck | None = None) -> None:
         """Handle one frame of the connection ``check`` belongs to: decode, normalise, publish; count and
         skip it when it is bad."""
+        slot = self.slot
+        if self.control_stream and raw.find(CONTROL_MARKER, 0, CONTROL_PREFIX) >= 0:  # no slice copy
+            self.control_frames += 1
+            if slot is not None:
+                slot.data(recv_ts, liquidation=False)
+            return
         self.frames += 1
         self.metrics.frames.inc()
         if len(raw) > self.max_frame_bytes:
@@ -141,6 +163,8 @@ class BinanceFeed:
         except UnknownSymbol as exc:
             self._park(event, raw, recv_ts, exc.symbol)
             return
+        if slot is not None:
+            slot.data(recv_ts, liquidation=True)
         await self.sink.publish((liquidation,))
 
     async def _control(self, frame: Frame, raw: bytes, check: StreamCheck | None) -> None:
@@ -148,6 +172,8 @@ class BinanceFeed:
         if check is not None and check.owns(frame.id):
             error = None if frame.code is None else f"code={frame.code} msg={frame.msg!r}"
             await check.on_reply(frame.id, frame.result, error)  # type: ignore[arg-type]
+            if check.confirmed and self.slot is not None:
+                await self.slot.acknowledged()
         elif frame.code is not None:
             self.rejects.reject("error_reply", raw, f"code={frame.code} msg={frame.msg!r}")
         else:

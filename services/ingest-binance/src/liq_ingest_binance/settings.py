@@ -25,6 +25,11 @@ class Settings(FeedSettings, frozen=True, kw_only=True, rename="upper"):
         max_frame_bytes: Frames larger than this are rejected (``oversized``) without parsing.
         subscribe_retry: Seconds between ``SUBSCRIBE`` attempts when a connection turns out not to carry
             the stream (checked with ``LIST_SUBSCRIPTIONS`` on every connect, §1.3).
+        binance_usdm_control_stream: Control stream subscribed on the same USD-M connection to prove the
+            link carries data (``!markPrice@arr@1s``: every symbol's mark price each second, also a
+            ``/market`` stream); empty disables it. Silent after ``CONTROL_TIMEOUT`` s without it.
+        binance_coinm_control_stream: The same for COIN-M; empty by default (dstream has no all-market
+            mark price stream), so COIN-M silence is judged by cross-exchange activity only.
     """
 
     metrics_port: Port = 9101
@@ -39,3 +44,5 @@ class Settings(FeedSettings, frozen=True, kw_only=True, rename="upper"):
     instruments_min_gap: PositiveFloat = 5.0
     max_frame_bytes: PositiveInt = 1 << 20
     subscribe_retry: PositiveFloat = 30.0
+    binance_usdm_control_stream: str = "!markPrice@arr@1s"
+    binance_coinm_control_stream: str = ""

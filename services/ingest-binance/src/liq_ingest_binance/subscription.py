@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 
 LIST_ID = 1
 """``id`` of the LIST_SUBSCRIPTIONS request; SUBSCRIBE requests count up from 2."""
+CONTROL_ID = 1_000_000
+"""``id`` of the SUBSCRIBE of the control stream (``!markPrice@arr@1s``), out of the range above."""
 
 
 def streams_of(url: str) -> list[str]:
@@ -45,13 +47,20 @@ class StreamCheck:
         streams: The streams the URL subscribes.
         retry: Seconds between SUBSCRIBE attempts after a failure.
         on_failure: Called with the error message of each failed SUBSCRIBE (counts it).
+        control: Control stream to subscribe too (proves the link carries data), or "" for none.
     """
 
     def __init__(
-        self, ws: ClientConnection, streams: list[str], retry: float, on_failure: Callable[[str], None]
+        self,
+        ws: ClientConnection,
+        streams: list[str],
+        retry: float,
+        on_failure: Callable[[str], None],
+        control: str = "",
     ) -> None:
         self.ws = ws
         self.streams = streams
+        self.control = control
         self.retry = retry
         self.on_failure = on_failure
         self.confirmed = False
@@ -64,6 +73,9 @@ class StreamCheck:
         if self.streams:
             self._pending.add(LIST_ID)
             await self.ws.send(msgspec.json.encode({"method": "LIST_SUBSCRIPTIONS", "id": LIST_ID}))
+        if self.control:
+            self._pending.add(CONTROL_ID)
+            await self.ws.send(msgspec.json.encode({"method": "SUBSCRIBE", "params": [self.control], "id": CONTROL_ID}))
 
     def close(self) -> None:
         """Stop a pending retry (the connection ended)."""
@@ -77,6 +89,10 @@ class StreamCheck:
     async def on_reply(self, request_id: int, result: list[str] | None, error: str | None) -> None:
         """Handle the reply to one of our requests."""
         self._pending.discard(request_id)
+        if request_id == CONTROL_ID:
+            if error is not None:
+                log.warning("binance_control_stream_refused", stream=self.control, error=error)
+            return
         if error is not None:
             self.on_failure(error)
             self._retrying = asyncio.create_task(self._subscribe_later())

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import get_args
 
 import httpx
 import redis.asyncio as aioredis
 
 from liq_common.events import Market
+from liq_common.ingest.health import SlotHealth
+from liq_common.ingest.metrics import FeedMetrics
 from liq_common.observability import Health
 from liq_common.streams import StreamProducer
 from liq_ingest_bybit.connection import Heartbeat
@@ -74,8 +77,12 @@ class BybitIngest:
             subscribe_batch=settings.subscribe_batch,
         )
         options = settings.connect_options(protocol_pings=False)
+        chosen = markets(settings)
+        self.status = settings.status_producer(client)
+        self.activity = settings.activity(client, {("bybit", market) for market in chosen})
         self.feeds: dict[Market, BybitFeed] = {}
-        for market in markets(settings):
+        for market in chosen:
+            sink = settings.sink(self.producer, "bybit", market)
             source = SymbolSource(
                 market,
                 Symbols(),
@@ -88,7 +95,7 @@ class BybitIngest:
                 market,
                 urls[market],
                 source,
-                settings.sink(self.producer, "bybit", market),
+                sink,
                 options,
                 heartbeat,
                 backoff_factory=settings.backoff,
@@ -96,15 +103,28 @@ class BybitIngest:
                 args_limit=settings.args_limit,
                 max_frame_bytes=settings.max_frame_bytes,
                 health=health,
+                slot_factory=self._slots(sink.metrics),
             )
+
+    def _slots(self, metrics: FeedMetrics) -> Callable[[str], SlotHealth]:
+        """Health slots of one market's connections. Bybit has no always-flowing stream here: the heartbeat
+        (pong within ``PONG_TIMEOUT``) already proves the link, so silence is judged by activity only."""
+
+        def make(conn: str) -> SlotHealth:
+            return self.settings.slot_health(self.status, metrics, conn, control=False, activity=self.activity)
+
+        return make
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then flush every queued event to Redis and return."""
         flushed = asyncio.Event()
         producer = asyncio.create_task(self.producer.run(flushed))
+        status = asyncio.create_task(self.status.run(flushed))
+        activity = asyncio.create_task(self.activity.run(stop))
         try:
             await asyncio.gather(*(feed.run(stop) for feed in self.feeds.values()))
         finally:
             flushed.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await producer
+            for task in (producer, status, activity):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

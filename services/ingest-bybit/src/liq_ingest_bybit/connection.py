@@ -21,6 +21,7 @@ from websockets.exceptions import ConnectionClosed
 
 from liq_common.backoff import Backoff
 from liq_common.ingest.connection import ConnectOptions, WsSupervisor
+from liq_common.ingest.health import SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
 from liq_common.observability import Health
 from liq_ingest_bybit.subscriptions import Acks, Shard
@@ -45,8 +46,15 @@ class Heartbeat:
 class Link:
     """The state of one open connection: its acks and its heartbeat."""
 
-    def __init__(self, ws: ClientConnection, acks: Acks, on_failed: Callable[[list[str], str], None]) -> None:
+    def __init__(
+        self,
+        ws: ClientConnection,
+        acks: Acks,
+        on_failed: Callable[[list[str], str], None],
+        slot: SlotHealth | None = None,
+    ) -> None:
         self.ws = ws
+        self.slot = slot
         self.acks = acks
         self.on_failed = on_failed
         self.pong = asyncio.Event()
@@ -70,6 +78,7 @@ class BybitConnection:
         metrics: The feed's metrics.
         options: Connection options (``protocol_pings`` off: Bybit uses its JSON heartbeat).
         heartbeat: Heartbeat and subscription timers.
+        slot: Lifecycle events and silence watch of this connection slot (None: neither).
     """
 
     def __init__(
@@ -83,8 +92,10 @@ class BybitConnection:
         *,
         backoff: Backoff | None = None,
         health: Health | None = None,
+        slot: SlotHealth | None = None,
     ) -> None:
         self.shard = shard
+        self.slot = slot
         self.on_frame = on_frame
         self.metrics = metrics
         self.heartbeat = heartbeat
@@ -93,7 +104,7 @@ class BybitConnection:
         self.subscribe_failures = 0
         self.pongs = 0
         self.supervisor = WsSupervisor(
-            url, self.session, metrics, options, backoff=backoff, health=health, name=str(shard.index)
+            url, self.session, metrics, options, backoff=backoff, health=health, name=str(shard.index), slot=slot
         )
         self._log = log.bind(exchange="bybit", market=metrics.market, conn=shard.index)
 
@@ -106,7 +117,10 @@ class BybitConnection:
         """Subscribe the shard, then read frames until the connection ends or the heartbeat fails."""
         self.sessions += 1
         link = Link(
-            ws, Acks(self.heartbeat.subscribe_batch, prefix=f"{self.shard.index}.{self.sessions}."), self.failed
+            ws,
+            Acks(self.heartbeat.subscribe_batch, prefix=f"{self.shard.index}.{self.sessions}."),
+            self.failed,
+            self.slot,
         )
         self.link = link
         housekeeping = asyncio.create_task(self._housekeeping(link))

@@ -20,6 +20,7 @@ import structlog
 from liq_common.backoff import Backoff
 from liq_common.events import Market
 from liq_common.ingest.connection import ConnectOptions
+from liq_common.ingest.health import SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
 from liq_common.ingest.rejects import Rejected, Rejects, schema_reason
 from liq_common.ingest.sink import LiquidationSink
@@ -80,6 +81,7 @@ class BybitFeed:
         args_limit: Characters of topics per connection.
         max_frame_bytes: Larger frames are rejected unparsed.
         health: Service health checks.
+        slot_factory: Makes the health slot of each connection from its shard index (None: no slots).
     """
 
     def __init__(
@@ -96,9 +98,11 @@ class BybitFeed:
         args_limit: int = ARGS_LIMIT,
         max_frame_bytes: int = 1 << 20,
         health: Health | None = None,
+        slot_factory: Callable[[str], SlotHealth] | None = None,
     ) -> None:
         self.market = market
         self.url = url
+        self.slot_factory = slot_factory
         self.source = source
         self.sink = sink
         self.metrics: FeedMetrics = sink.metrics
@@ -175,6 +179,7 @@ class BybitFeed:
             self.heartbeat,
             backoff=self._backoff() if self._backoff is not None else None,
             health=self.health,
+            slot=self.slot_factory(str(shard.index)) if self.slot_factory is not None else None,
         )
         self.connections.append(connection)
         self._tasks.append(asyncio.create_task(connection.supervisor.run(stop)))
@@ -203,18 +208,28 @@ class BybitFeed:
             except Rejected as exc:
                 self.rejects.reject(exc.reason, raw, exc.detail)
                 return
+            if link is not None and link.slot is not None:
+                link.slot.data(recv_ts, liquidation=True)
             await self.sink.publish(events)
-        elif frame.op in ("ping", "pong"):
+        elif frame.op in ("ping", "pong", "subscribe"):
             if link is not None:
-                link.pong.set()
-        elif frame.op == "subscribe":
-            if link is not None:
-                link.on_reply(frame.req_id, bool(frame.success), frame.ret_msg)
-                self.metrics.subscribed.set(len(self.acked_topics()))
+                await self._reply(frame.op, frame.req_id, bool(frame.success), frame.ret_msg, recv_ts, link)
         elif frame.topic is not None:
             self.ignored += 1
         else:
             self.rejects.reject("unexpected_frame", raw, "neither a push nor a reply")
+
+    async def _reply(self, op: str, req_id: str, success: bool, ret_msg: str, recv_ts: int, link: Link) -> None:
+        """A pong (the link carries frames) or a subscribe reply (acks and failures) on ``link``."""
+        if op != "subscribe":
+            link.pong.set()
+            if link.slot is not None:
+                link.slot.data(recv_ts, liquidation=False)
+            return
+        link.on_reply(req_id, success, ret_msg)
+        self.metrics.subscribed.set(len(self.acked_topics()))
+        if link.slot is not None and link.acks.acked:
+            await link.slot.acknowledged()
 
     def _misfit(self, raw: bytes, exc: msgspec.ValidationError) -> None:
         """A JSON frame :class:`Frame` refused: a push on a topic we never asked for, or a bad liquidation."""

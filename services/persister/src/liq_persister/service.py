@@ -20,12 +20,13 @@ import redis.asyncio as aioredis
 import structlog
 
 from liq_common.backoff import Backoff
-from liq_common.codec import CASCADES, LIQUIDATIONS, EventCodec
+from liq_common.codec import CASCADES, FEED_STATUS, LIQUIDATIONS, EventCodec
 from liq_common.consumer import ConsumerRunner, Handler
 from liq_common.runtime import ServiceContext, watch_redis
 from liq_common.streams import connect_redis
 from liq_persister import schema
 from liq_persister.database import Database, DatabaseStatus, DatabaseUnavailable, watch_database
+from liq_persister.feed import FeedWriter
 from liq_persister.settings import Settings
 from liq_persister.writer import CascadeWriter, LiquidationWriter, prepare_stage
 
@@ -120,7 +121,8 @@ async def run(settings: Settings, ctx: ServiceContext) -> None:
     """The service body: runs until ``ctx.stop``, then finishes and acknowledges the batches in hand.
 
     Liquidations are consumed by ``settings.writers`` runners (consumers ``<consumer>-0``, ``-1``, ...),
-    each with its own connection, so one decodes while another waits for PostgreSQL; cascades by one.
+    each with its own connection, so one decodes while another waits for PostgreSQL; cascades by one, and
+    the feed-status stream by one (lifecycle events and outage gaps).
     """
     status = DatabaseStatus(ctx.health)
     if not await prepare_schema(settings, ctx.stop, status):
@@ -132,6 +134,7 @@ async def run(settings: Settings, ctx: ServiceContext) -> None:
         for i in range(settings.writers)
     ]
     cascades_db = Database(url, "cascades", status, settings.db_timeout)
+    feed_db = Database(url, "feed", status, settings.db_timeout)
     client = connect_redis(settings.redis_url)
     runners: list[ConsumerRunner[Any]] = [
         _runner(
@@ -156,6 +159,17 @@ async def run(settings: Settings, ctx: ServiceContext) -> None:
             CascadeWriter(cascades_db).handle,
         )
     )
+    runners.append(
+        _runner(
+            settings,
+            client,
+            ctx.stop,
+            settings.feed_status_stream,
+            settings.consumer,
+            FEED_STATUS,
+            FeedWriter(feed_db).handle,
+        )
+    )
     log.info("persister_consuming", consumers={r.consumer: r.stream for r in runners}, group=settings.group)
     try:
         async with asyncio.TaskGroup() as tasks:
@@ -164,6 +178,6 @@ async def run(settings: Settings, ctx: ServiceContext) -> None:
             tasks.create_task(watch_redis(ctx, client))
             tasks.create_task(watch_database(status, url, ctx.stop))
     finally:
-        for db in [*databases, cascades_db]:
+        for db in [*databases, cascades_db, feed_db]:
             await db.close()
         await client.aclose()

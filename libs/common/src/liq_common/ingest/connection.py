@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidHandshake, InvalidStatus, InvalidURI
 
 from liq_common.backoff import Backoff
+from liq_common.ingest.health import SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
 from liq_common.observability import Health
 
@@ -77,6 +78,8 @@ class WsSupervisor:
         backoff: Reconnect delays; defaults to 1 s base, 60 s cap, reset after 60 s healthy.
         health: When given, check ``<exchange>_<market>`` follows the connection state.
         name: Extra label for log lines when a feed runs several connections (e.g. a shard number).
+        slot: When given, lifecycle events are published and each connection is watched for silence
+            (:mod:`liq_common.ingest.health`).
     """
 
     def __init__(
@@ -89,8 +92,10 @@ class WsSupervisor:
         backoff: Backoff | None = None,
         health: Health | None = None,
         name: str = "",
+        slot: SlotHealth | None = None,
     ) -> None:
         self._url = url
+        self.slot = slot
         self.session = session
         self.metrics = metrics
         self.options = options
@@ -124,7 +129,7 @@ class WsSupervisor:
                     return
                 if outcome == "rotate":
                     self._count("rotation")
-                    successor = await self._open(stop)
+                    successor = await self._open(stop, rotation=True)
                     if successor is None:
                         return
                     task = asyncio.create_task(self._retire(current, stop))
@@ -134,18 +139,23 @@ class WsSupervisor:
                     continue
                 reason = current.task.result()
                 self._count(reason)
+                if self.slot is not None:
+                    await self.slot.closed(reason)
                 self.backoff.healthy_since(current.opened_at)
                 current = None
                 await self._pause(stop, self.backoff.next_delay())
         finally:
+            was_up = bool(self._live)
             for live in list(self._live):
                 await self._close(live)
             for task in list(retiring):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if was_up and self.slot is not None:
+                await self.slot.closed("shutdown")
 
-    async def _open(self, stop: asyncio.Event) -> _Live | None:
+    async def _open(self, stop: asyncio.Event, rotation: bool = False) -> _Live | None:
         """Connect, retrying with backoff until it works; None when ``stop`` is set first."""
         opts = self.options
         while not stop.is_set():
@@ -174,6 +184,8 @@ class WsSupervisor:
                 delay = self.backoff.next_delay()
                 self._log.warning("ws_connect_failed", error=repr(exc), retry_in=round(delay, 3))
             else:
+                if self.slot is not None:
+                    await self.slot.opened(rotation)  # before the session starts: it watches the new session
                 live = _Live(ws=ws, task=asyncio.create_task(self._serve(ws)))
                 self._live.add(live)
                 self.opened += 1
@@ -190,6 +202,8 @@ class WsSupervisor:
     async def _serve(self, ws: ClientConnection) -> str:
         """Run the session on ``ws``; returns why the connection ended."""
         reason = "closed"
+        slot = self.slot
+        watcher = asyncio.create_task(slot.watch(ws)) if slot is not None else None
         try:
             reason = await self.session(ws) or "closed"
         except ConnectionClosedOK:
@@ -200,9 +214,15 @@ class WsSupervisor:
             reason = "session_error"
             self._log.exception("ws_session_failed", error=repr(exc))
         finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await ws.close()
             self._closing.discard(ws)
             self.metrics.connected.dec()
+        if slot is not None and slot.tripped is not None and reason != "session_error":
+            reason = "silent"
         self._log.info("ws_closed", reason=reason, code=ws.close_code)
         return reason
 

@@ -44,6 +44,19 @@ SUBSCRIBE_FAILURES = Counter(
     "liq_subscribe_failures_total", "Topics whose subscription failed (retried).", ("exchange", "market")
 )
 SUBSCRIBED_TOPICS = Gauge("liq_subscribed_topics", "Topics acknowledged by the exchange.", ("exchange", "market"))
+SILENT = Counter(
+    "liq_feed_silent_total",
+    "Connections found up and acknowledged but carrying no data while the market was active (then reconnected).",
+    ("exchange", "market", "reason"),
+)
+LAST_DATA = Gauge(
+    "liq_feed_last_data_timestamp_seconds",
+    "Receive time of the latest frame of data (liquidation or control stream) on any connection of the feed.",
+    ("exchange", "market"),
+)
+STATUS_EVENTS = Counter(
+    "liq_feed_status_events_total", "Feed lifecycle events published, by status.", ("exchange", "market", "status")
+)
 REST_ERRORS = Counter(
     "liq_rest_errors_total", "Failed exchange REST requests (instrument lists), retried.", ("exchange", "endpoint")
 )
@@ -65,6 +78,15 @@ class FeedMetrics:
         self.notional_short = NOTIONAL.labels(exchange, market, "short")
         self.subscribe_failures = SUBSCRIBE_FAILURES.labels(exchange, market)
         self.subscribed = SUBSCRIBED_TOPICS.labels(exchange, market)
+        self.last_data = LAST_DATA.labels(exchange, market)
+
+    def silent(self, reason: str) -> None:
+        """Count one silent connection (``reason``: what was missing)."""
+        SILENT.labels(self.exchange, self.market, reason).inc()
+
+    def status(self, status: str) -> None:
+        """Count one published lifecycle event."""
+        STATUS_EVENTS.labels(self.exchange, self.market, status).inc()
 
     def reconnect(self, reason: str) -> None:
         """Count one reconnection for ``reason`` (a short snake_case word)."""

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import redis.asyncio as aioredis
+
 from liq_common.backoff import Backoff
+from liq_common.ingest.activity import MarketActivity
 from liq_common.ingest.connection import ConnectOptions
+from liq_common.ingest.health import SilenceRules, SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
 from liq_common.ingest.sink import LiquidationSink
 from liq_common.ingest.tiers import TieredLog
@@ -28,6 +32,13 @@ class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
         dedup_window: Event ids remembered per feed to drop overlap and replay duplicates (50,000 ids,
             about 7 MB, cover minutes of a busy feed; overlaps last seconds).
         publish_batch: Largest number of events in one pipelined ``XADD`` round trip.
+        silence_check_interval: Seconds between two silence checks of a connection.
+        control_timeout: Seconds without a frame of the connection's control stream (where the feed has
+            one, e.g. Binance USD-M ``!markPrice@arr@1s``) after which an acknowledged connection is silent.
+        quiet_after: Seconds without a liquidation after which an acknowledged connection is silent, but
+            only while other feeds are active (``active_min_events`` of their liquidations in that time).
+        active_min_events: Other feeds' liquidations within ``quiet_after`` that make the market active.
+        activity_refresh: Seconds between two reads of the other feeds' activity (one ``XREVRANGE``).
     """
 
     log_full_usd: PositiveFloat = 100_000.0
@@ -41,6 +52,11 @@ class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
     ping_timeout: PositiveFloat = 20.0
     dedup_window: PositiveInt = 50_000
     publish_batch: PositiveInt = 1000
+    silence_check_interval: PositiveFloat = 1.0
+    control_timeout: PositiveFloat = 15.0
+    quiet_after: PositiveFloat = 600.0
+    active_min_events: PositiveInt = 20
+    activity_refresh: PositiveFloat = 5.0
 
     def backoff(self) -> Backoff:
         """A fresh reconnect backoff from these settings (one per connection)."""
@@ -68,3 +84,35 @@ class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
             TieredLog(self.log_full_usd, self.log_compact_usd),
             self.dedup_window,
         )
+
+    def status_producer(self, client: aioredis.Redis) -> StreamProducer:
+        """Producer of the feed-status stream (lifecycle events are few: small batches)."""
+        return StreamProducer(client, self.feed_status_stream, self.stream_maxlen, max_batch=100)
+
+    def activity(self, client: aioredis.Redis, own: set[tuple[str, str]]) -> MarketActivity:
+        """The other feeds' activity probe of a process running the feeds ``own``."""
+        return MarketActivity(
+            client,
+            self.events_stream,
+            own,
+            window=self.quiet_after,
+            min_events=self.active_min_events,
+            refresh=self.activity_refresh,
+        )
+
+    def slot_health(
+        self,
+        producer: StreamProducer | None,
+        metrics: FeedMetrics,
+        conn: str,
+        *,
+        control: bool,
+        activity: MarketActivity | None,
+    ) -> SlotHealth:
+        """Health of one connection slot; ``control``: the connection carries a control stream."""
+        rules = SilenceRules(
+            check_interval=self.silence_check_interval,
+            control_timeout=self.control_timeout if control else None,
+            quiet_after=self.quiet_after,
+        )
+        return SlotHealth(producer, metrics, conn, rules, activity)
