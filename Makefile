@@ -25,6 +25,9 @@ demo: env  ## the whole stack against the exchange simulator: a synthetic market
 test: env  ## the whole test suite against real Redis and PostgreSQL
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
+test-e2e: env  ## only the end-to-end and fault tests (all services as subprocesses); also part of `make test`
+	$(UV) run --no-sync pytest -m e2e $(PYTEST_ARGS)
+
 lint: env  ## ruff + mypy --strict
 	$(UV) run --no-sync ruff check libs services cli tests bench deploy
 	$(UV) run --no-sync ruff format --check libs services cli tests bench deploy

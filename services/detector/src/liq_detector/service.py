@@ -6,8 +6,8 @@
 * When no event arrived for ``idle_ms`` (wall clock) the watermark advances to now - lateness, so
   cascades close when the market goes quiet.
 * Every published state carries ``coverage``: per feed known to carry its base asset, the fraction of
-  the cascade's window the feed was connected, from the feed-status stream (read, without a consumer
-  group, just before publishing: states are few, so this costs one round trip per published batch).
+  the cascade's window the feed was connected, from the feed-status stream (read without a consumer
+  group every ``feed_refresh_ms`` by a background task, so publishing never waits for it).
 * On start it replays the recent stream silently and reconciles with the cascade states already
   published (see :meth:`Detector.rebuild`), so a restart neither loses nor duplicates a cascade.
 """
@@ -137,10 +137,12 @@ class Detector:
         producer_stop = asyncio.Event()
         producer = asyncio.create_task(self.producer.run(producer_stop), name="detector-producer")
         idle = asyncio.create_task(self._idle_loop(stop), name="detector-idle")
+        feeds = asyncio.create_task(self._feed_loop(stop), name="detector-feed-status")
         try:
             await self.runner.run(stop)
         finally:
             await idle
+            await feeds
             try:
                 await self._flush_dashboard(force=True)
             except REDIS_DOWN as exc:
@@ -168,6 +170,13 @@ class Detector:
         """Remember which feeds (``exchange:market``) carry each base asset: a cascade's coverage covers them."""
         for base, exchange, market in {(ev.base, ev.exchange, ev.market) for ev in events}:
             self.feeds_by_base.setdefault(base, set()).add(f"{exchange}:{market}")
+
+    async def _feed_loop(self, stop: asyncio.Event) -> None:
+        """Read the feed-status stream every ``feed_refresh_ms`` until ``stop``."""
+        while not stop.is_set():
+            await self._read_feed_status()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.settings.feed_refresh_ms / 1000)
 
     async def _read_feed_status(self) -> None:
         """Apply the feed-status entries published since the last read (from ``keep_ms`` back at first)."""
@@ -198,7 +207,6 @@ class Detector:
         if not states:
             return
         now_ms = int(self.clock() * 1000)
-        await self._read_feed_status()
         cover = self.timeline.coverage
         stamped = [
             msgspec.structs.replace(
@@ -312,6 +320,7 @@ class Detector:
         self.engine.baseline_updates()  # already saved before the restart
         metrics.REPLAYED.inc(len(events))
         todo = self.engine.reconcile(replayed, published)
+        await self._read_feed_status()
         self._open = set(self.engine.open_cascades())
         await self._publish(todo)
         self._log.info(

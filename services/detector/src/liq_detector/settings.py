@@ -92,6 +92,8 @@ class Settings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
     large_keep: PositiveInt = 200
     # restart
     rebuild_max_ms: PositiveInt = 15 * 60_000
+    # feed health: wall-clock ms between two reads of the feed-status stream (coverage)
+    feed_refresh_ms: PositiveInt = 1_000
 
     def __post_init__(self) -> None:
         parse_overrides(self.asset_overrides)  # fail at load time, not on the first event

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import structlog
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from liq_common.events import FeedState, FeedStatus
 from liq_common.ingest.activity import MarketActivity
@@ -185,6 +186,6 @@ class SlotHealth:
                 action="reconnect",
             )
             await self.publish("silent", reason=reason, since_ts=since)
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(ConnectionClosed, OSError):
                 await ws.close(code=1000, reason="silent feed")
             return
