@@ -131,3 +131,22 @@ def test_pipeline_health_dashboard_has_the_requested_panels() -> None:
     assert _has(d, None, r"histogram_quantile\(0\.99, .*_batch_seconds_bucket")
     assert _has(d, None, r"liq_alerter_messages_total")
     assert _has(d, None, r"liq_alerter_requests_total\{outcome!=\"ok\"\}")
+
+
+def test_pipeline_health_dashboard_has_a_feed_health_row() -> None:
+    """A "Feed health" row holding: connected state per feed, last data and last liquidation age, silent
+    detections, and the gaps of the last 24 h with a per-feed summary from PostgreSQL."""
+    d = DASHBOARDS["pipeline-health.json"]
+    panels = list(artifacts.panels(d))
+    rows = sorted((p["gridPos"]["y"], p["title"]) for p in panels if p["type"] == "row")
+    start = next(y for y, title in rows if title == "Feed health")
+    end = min((y for y, _ in rows if y > start), default=10**6)
+    inside = {"panels": [p for p in panels if start < p["gridPos"]["y"] < end]}
+    assert _has(inside, "state-timeline", r"sum by \(exchange, market\) \(liq_ws_connected")
+    assert _has(inside, None, r"time\(\) - max by \(exchange, market\) \(liq_feed_last_data_timestamp_seconds")
+    assert _has(inside, None, r"time\(\) - max by \(exchange, market\) \(liq_last_event_timestamp_seconds")
+    assert _has(inside, None, r"liq_feed_silent_total.* offset \$__range")
+    assert _has(inside, "table", r"FROM feed_gaps", r"interval '24 hours'", r"ORDER BY start_ts DESC")
+    assert _has(inside, "table", r"FROM feed_gaps", r"count\(\*\) FILTER \(WHERE end_ts IS NULL\)")
+    sql = [p for p in inside["panels"] if p.get("datasource", {}).get("uid") == "liq-postgres"]
+    assert len(sql) == 2

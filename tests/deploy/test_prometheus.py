@@ -70,6 +70,8 @@ def test_issue_alerts_are_covered() -> None:
         "liq_persister_db_up",  # persister failing to write
         "liq_persister_rows_written_total",
         "liq_alerter_requests_total",  # alert deliveries failing
+        "liq_feed_silent_total",  # a feed found silent, once or repeatedly (issue 12)
+        "liq_feed_last_data_timestamp_seconds",  # no data frame on a feed with a control signal
     ):
         assert needle in exprs, f"no rule uses {needle}"
 

@@ -37,6 +37,14 @@ LIQUIDATIONS = [
     (90, "binance", "inverse", "ETHUSD_PERP", "ETH", "long", "3390", "1", "3390"),
 ]
 
+# (exchange, market, conn, start and end in seconds before now() (None: still down), reason)
+FEED_GAPS = [
+    ("binance", "linear", "0", 7230, 7200, "connection_lost"),
+    ("binance", "linear", "0", 300, None, "silent:no_control_data"),
+    ("bybit", "inverse", "1", 25 * 3600, 23 * 3600, "pong_timeout"),  # 1 h of it inside the last 24 h
+    ("bybit", "linear", "0", 3 * 86400, 3 * 86400 - 60, "server_closed"),  # too old
+]
+
 
 def _seed(conn: psycopg.Connection[Any]) -> None:
     for i, (minutes, exchange, market, symbol, base, side, price, qty, usd) in enumerate(LIQUIDATIONS):
@@ -56,9 +64,16 @@ def _seed(conn: psycopg.Connection[Any]) -> None:
         " VALUES ('c1', 3, 'close', 'BTC', %s, %s, 120000, 3, 389801.7, 2, 324701.7, 1, 65100,"
         ' \'{"binance": {"count": 2, "usd": 195100.2}, "bybit": {"count": 1, "usd": 194701.5}}\','
         " ARRAY['BTCUSDT'], ARRAY['binance', 'bybit'], 65000.1, 64900.5, 64900.5, 65100, -0.15, 71.5, 'high',"
-        " '{\"size\": 30}', true, '{\"binance:linear\": 1.0}', %s, %s, 1)",
+        ' \'{"size": 30}\', true, \'{"binance:linear": 1.0, "bybit:linear": 0.75}\', %s, %s, 1)',
         (start, start + timedelta(minutes=2), start + timedelta(minutes=3), start + timedelta(minutes=3)),
     )
+    # The feed-gap panels look at the last 24 h before now(), whatever the time range.
+    for exchange, market, conn_, started, ended, reason in FEED_GAPS:
+        conn.execute(
+            "INSERT INTO feed_gaps (exchange, market, conn, start_ts, end_ts, reason)"
+            " VALUES (%s, %s, %s, now() - %s::interval, now() - %s::interval, %s)",
+            (exchange, market, conn_, timedelta(seconds=started), ended and timedelta(seconds=ended), reason),
+        )
 
 
 def migrate(url: str) -> None:
@@ -108,9 +123,9 @@ def _interval(dashboard: dict[str, Any], where: str) -> str:
 
 
 def test_dashboards_have_sql_panels_for_every_table() -> None:
-    """The Liquidations dashboard queries the three schema objects and has a database heatmap."""
+    """The dashboards query the three schema objects and the feed gaps, and have a database heatmap."""
     sql = " ".join(str(q.get("rawSql", "")) for _, _, _, q in _sql_queries())
-    for table in ("liquidations_1m", "liquidations", "cascades"):
+    for table in ("liquidations_1m", "liquidations", "cascades", "feed_gaps"):
         assert re.search(rf"\bFROM\s+{table}\b(?!_)", sql), f"no query reads {table}"
     heatmaps = [
         p
@@ -161,3 +176,51 @@ def test_the_reader_role_cannot_write(pg_url: str, role: str) -> None:
         conn.execute(f"SET ROLE {role}")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM cascades")
+
+
+def _panel_sql(file: str, needle: str) -> str:
+    """The SQL of the one panel of ``file`` whose query matches ``needle``."""
+    found = [
+        str(t["rawSql"])
+        for p in artifacts.panels(artifacts.dashboards()[file])
+        for t in p.get("targets", [])
+        if re.search(needle, str(t.get("rawSql", "")))
+    ]
+    assert len(found) == 1, f"{file}: {len(found)} queries match {needle!r}"
+    return found[0]
+
+
+def test_feed_health_panels_show_the_gaps_of_the_last_24_hours(pg_url: str) -> None:
+    """As the reader role: the gap table lists the outages touching the last 24 h, newest first, an
+    open one with its age so far; the per-feed summary counts them, sums the seconds down inside the
+    24 h (an outage that began earlier counts from the window's start) and the still-open ones; the
+    coverage table of the Liquidations dashboard lists the least covered feed of a cascade first."""
+    migrate(pg_url)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        _seed(conn)
+        conn.execute(f"SET ROLE {READER_ROLE}")
+        gaps = conn.execute(expand(_panel_sql("pipeline-health.json", r"ORDER BY start_ts DESC"), RANGE, {})).fetchall()
+        summary = conn.execute(expand(_panel_sql("pipeline-health.json", r"GROUP BY exchange"), RANGE, {})).fetchall()
+        coverage_sql = _panel_sql("liquidations.json", r"jsonb_each_text\(c\.coverage\)")
+        coverage = conn.execute(expand(coverage_sql, RANGE, {"exchange": ["binance", "bybit"]})).fetchall()
+
+    assert [(r[0], r[1], r[5], r[3] is None) for r in gaps] == [
+        ("binance:linear", "0", "silent:no_control_data", True),
+        ("binance:linear", "0", "connection_lost", False),
+        ("bybit:inverse", "1", "pong_timeout", False),
+    ]
+    seconds = [float(r[4]) for r in gaps]
+    assert 300 <= seconds[0] < 330
+    assert seconds[1:] == [30.0, 2 * 3600.0]
+
+    by_feed = {r[0]: (r[1], float(r[2]), r[3]) for r in summary}
+    assert set(by_feed) == {"binance:linear", "bybit:inverse"}
+    # The window's start is the query's now() - 24 h: seconds after the seed, so a hair under 1 h.
+    count, down, still_open = by_feed["bybit:inverse"]
+    assert (count, still_open) == (1, 0)
+    assert down == pytest.approx(3600.0, abs=10)
+    count, down, still_open = by_feed["binance:linear"]
+    assert (count, still_open) == (2, 1)
+    assert 330 <= down < 360
+
+    assert [(r[1], r[3], r[4]) for r in coverage] == [("BTC", "bybit:linear", 0.75), ("BTC", "binance:linear", 1.0)]

@@ -13,7 +13,7 @@
 --                  Nothing else (no DELETE, TRUNCATE, DDL, no reading of liquidations).
 --   liq_persister  LOGIN, member of liq_writer: the persister's runtime role.
 --                  DATABASE_URL=postgresql://liq_persister:...@host/liq
---   liq_reader     NOLOGIN group with SELECT on liquidations, cascades, liquidations_1m.
+--   liq_reader     NOLOGIN group with SELECT on liquidations, cascades, liquidations_1m, feed_status, feed_gaps.
 --   liq_dashboard  LOGIN, member of liq_reader: Grafana, the `liq stats` CLI.
 --
 -- The migrations also create liq_writer / liq_reader when missing (if the migrating role may).

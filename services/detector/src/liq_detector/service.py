@@ -164,6 +164,10 @@ class Detector:
         metrics.LATE.inc(self.engine.late - late)
         metrics.DUPLICATES.inc(self.engine.duplicates - dup)
         await self._publish(states)
+        if states:
+            # The batch is acknowledged when this returns: the states it produced must be in Redis by then,
+            # or a crash right after the ack would lose them.
+            await self.producer.drained()
         await self._flush_dashboard()
 
     def _note_feeds(self, events: Sequence[Liquidation]) -> None:
@@ -308,7 +312,12 @@ class Detector:
         levels = cast(dict[bytes, bytes], await self.client.hgetall(self.dashboard.key("levels", hour)))
         self.dashboard.restore_levels(hour, levels)
         starts = [p.window_start for p in published.values() if p.status != "close"]
-        start = min([last_ts, *starts]) - s.window_ms - s.lateness_ms
+        # Replay far enough back to rebuild the baselines too: an asset whose history was not saved yet (a
+        # detector younger than its first save, or a new asset) would otherwise restart cold, unable to open
+        # a cascade that is under way. Minutes restored from Redis are frozen, so replaying them again never
+        # counts an event twice.
+        warm = last_ts - s.warmup_minutes * 60_000
+        start = min([last_ts, warm, *starts]) - s.window_ms - s.lateness_ms
         start = max(start - start % 60_000, oldest_allowed)
         events = await self._read_back(last_id, start)
         replayed: list[Cascade] = []
