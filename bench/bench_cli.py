@@ -22,6 +22,7 @@ from rich.console import Console
 
 from liq_cli.dashboard import DashboardReader
 from liq_cli.top import render
+from liq_common import rawpipe
 from liq_common.events import Liquidation, make_event_id
 from liq_common.streams import connect_redis
 from liq_detector.dashboard import Dashboard
@@ -68,10 +69,9 @@ async def bench() -> list[dict[str, Any]]:
         board = Dashboard(prefix, ttl_s=600, bucket_pct=0.1, large_usd=100_000.0, large_keep=200)
         events = hour_of_events(now)
         for i in range(0, len(events), 20_000):  # written in flushes, as the detector does
-            board.add(events[i : i + 20_000])
-            pipe = client.pipeline(transaction=False)
-            board.write(pipe)
-            await pipe.execute()
+            board.add((e, float(e.notional_usd), float(e.price)) for e in events[i : i + 20_000])
+            commands, _ = board.commands()
+            await rawpipe.execute(client, commands)
 
         reader = DashboardReader(client, prefix)
         started = time.perf_counter()
