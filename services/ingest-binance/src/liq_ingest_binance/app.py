@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import get_args
 
 import httpx
 import redis.asyncio as aioredis
 
 from liq_common.events import Market
+from liq_common.ingest.settings import parse_markets
 from liq_common.observability import Health
 from liq_common.streams import StreamProducer
 from liq_ingest_binance.feed import BinanceFeed
@@ -22,17 +22,8 @@ from liq_ingest_binance.settings import Settings
 
 
 def markets(settings: Settings) -> list[Market]:
-    """The markets ``BINANCE_MARKETS`` enables.
-
-    Raises:
-        ValueError: An entry is not ``linear`` or ``inverse``.
-    """
-    chosen: list[Market] = []
-    for name in (part.strip() for part in settings.binance_markets.split(",")):
-        if name not in get_args(Market):
-            raise ValueError(f"BINANCE_MARKETS: unknown market {name!r}; use linear, inverse")
-        chosen.append(name)  # type: ignore[arg-type]
-    return chosen
+    """The markets ``BINANCE_MARKETS`` enables (raises ValueError naming the variable on a bad entry)."""
+    return parse_markets(settings.binance_markets, "BINANCE_MARKETS")
 
 
 class BinanceIngest:

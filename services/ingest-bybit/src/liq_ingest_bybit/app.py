@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import get_args
 
 import httpx
 import redis.asyncio as aioredis
@@ -17,6 +16,7 @@ import redis.asyncio as aioredis
 from liq_common.events import Market
 from liq_common.ingest.health import SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
+from liq_common.ingest.settings import parse_markets
 from liq_common.observability import Health
 from liq_common.streams import StreamProducer
 from liq_ingest_bybit.connection import Heartbeat
@@ -26,17 +26,8 @@ from liq_ingest_bybit.settings import Settings
 
 
 def markets(settings: Settings) -> list[Market]:
-    """The markets ``BYBIT_MARKETS`` enables.
-
-    Raises:
-        ValueError: An entry is not ``linear`` or ``inverse``.
-    """
-    chosen: list[Market] = []
-    for name in (part.strip() for part in settings.bybit_markets.split(",")):
-        if name not in get_args(Market):
-            raise ValueError(f"BYBIT_MARKETS: unknown market {name!r}; use linear, inverse")
-        chosen.append(name)  # type: ignore[arg-type]
-    return chosen
+    """The markets ``BYBIT_MARKETS`` enables (raises ValueError naming the variable on a bad entry)."""
+    return parse_markets(settings.bybit_markets, "BYBIT_MARKETS")
 
 
 def fixed_symbols(settings: Settings) -> dict[Market, list[str]] | None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import cast, get_args
+
 import redis.asyncio as aioredis
 
 from liq_common.backoff import Backoff
+from liq_common.events import Market
 from liq_common.ingest.activity import MarketActivity
 from liq_common.ingest.connection import ConnectOptions
 from liq_common.ingest.health import SilenceRules, SlotHealth
@@ -13,6 +16,20 @@ from liq_common.ingest.sink import LiquidationSink
 from liq_common.ingest.tiers import TieredLog
 from liq_common.settings import CommonSettings, PositiveFloat, PositiveInt
 from liq_common.streams import StreamProducer
+
+
+def parse_markets(value: str, variable: str) -> list[Market]:
+    """The markets a comma-separated setting enables, e.g. ``"linear,inverse"``.
+
+    Raises:
+        ValueError: An entry is not ``linear`` or ``inverse`` (the message names ``variable``).
+    """
+    chosen: list[Market] = []
+    for name in (part.strip() for part in value.split(",")):
+        if name not in get_args(Market):
+            raise ValueError(f"{variable}: unknown market {name!r}; use linear, inverse")
+        chosen.append(cast(Market, name))
+    return chosen
 
 
 class FeedSettings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
