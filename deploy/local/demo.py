@@ -161,6 +161,7 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("DESTINATIONS", '[{"kind": "console", "name": "console", "min_tier": "medium"}]')
     env.setdefault("LOG_LEVEL", "warning")
+    env.setdefault("IDLE_SPEED", str(args.speed))  # the detector lets quiet time pass as fast as the replay
     cleanup: list[Any] = []
     if "REDIS_URL" not in env or "DATABASE_URL" not in env:
         shutil.rmtree(args.data_dir, ignore_errors=True)

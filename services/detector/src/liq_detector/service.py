@@ -3,8 +3,9 @@
 * Consumes ``events_stream`` as group ``group`` with the shared runner; each batch goes through the
   engine, the resulting cascade states are published to ``cascades_stream`` by the batching producer.
 * Dashboard state is coalesced in memory and written in one pipeline at most every ``DASH_FLUSH_MS``.
-* When no event arrived for ``idle_ms`` (wall clock) the watermark advances to now - lateness, so
-  cascades close when the market goes quiet.
+* When no event arrived for ``idle_ms`` (wall clock) the watermark advances with the wall clock (to now -
+  lateness, or the last event time plus the quiet time when events ran ahead of the clock), so cascades
+  close when the market goes quiet.
 * Every published state carries ``coverage``: per feed known to carry its base asset, the fraction of
   the cascade's window the feed was connected, from the feed-status stream (read without a consumer
   group every ``feed_refresh_ms`` by a background task, so publishing never waits for it).
@@ -117,6 +118,10 @@ class Detector:
         self.processed = 0
         self.published = 0
         self._last_arrival = time.monotonic()
+        # Event time and injected wall clock at the last arrival: while idle, event time moves on at the
+        # wall clock's pace from there (see _idle_loop).
+        self._arrival_watermark = 0
+        self._arrival_wall = self.clock()
         self._last_flush = 0.0
         self._open: set[str] = set()
         self._flush_lock = asyncio.Lock()
@@ -159,6 +164,7 @@ class Detector:
         states = self.engine.ingest(events)
         self.dashboard.add(self.engine.accepted)  # duplicates (redeliveries) are not counted twice
         self._last_arrival = time.monotonic()
+        self._arrival_watermark, self._arrival_wall = self.engine.watermark, self.clock()
         self.processed += len(events)
         metrics.EVENTS.inc(len(events))
         metrics.LATE.inc(self.engine.late - late)
@@ -277,8 +283,14 @@ class Detector:
                 await asyncio.wait_for(stop.wait(), timeout=min(idle_s, 1.0))
             try:
                 if time.monotonic() - self._last_arrival >= idle_s:
-                    wall_ms = int(self.clock() * 1000)
-                    await self._publish(self.engine.advance_to(wall_ms - self.settings.lateness_ms))
+                    # Quiet market: event time moves on as the wall clock does. Usually that means "now -
+                    # lateness"; when the events ran ahead of this host's clock (a replay faster than real
+                    # time, a skewed clock) it means "the last event time + the quiet time so far", so open
+                    # cascades still close after QUIET_MS of real quiet instead of waiting for the clock.
+                    wall = self.clock()
+                    quiet_ms = int((wall - self._arrival_wall) * 1000 * self.settings.idle_speed)
+                    target = max(int(wall * 1000) - self.settings.lateness_ms, self._arrival_watermark + quiet_ms)
+                    await self._publish(self.engine.advance_to(target))
                 await self._flush_dashboard()
             except REDIS_DOWN as exc:
                 self._log.warning("dashboard_write_failed", error=str(exc))
@@ -331,6 +343,7 @@ class Detector:
         todo = self.engine.reconcile(replayed, published)
         await self._read_feed_status()
         self._open = set(self.engine.open_cascades())
+        self._arrival_watermark, self._arrival_wall = self.engine.watermark, self.clock()
         await self._publish(todo)
         self._log.info(
             "detector_rebuilt",

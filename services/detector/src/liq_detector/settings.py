@@ -63,6 +63,7 @@ class Settings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
     tick_ms: PositiveInt = 1_000
     lateness_ms: NonNegativeInt = 3_000
     idle_ms: PositiveInt = 5_000
+    idle_speed: PositiveFloat = 1.0
     ring_size: PositiveInt = 1_000
     # opening rule and baselines
     floor_usd: Annotated[float, msgspec.Meta(ge=0)] = 50_000.0
