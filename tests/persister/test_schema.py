@@ -41,16 +41,6 @@ async def test_check_refuses_a_schema_behind_the_code(pg_url):
         await schema.check(pg_url)
 
 
-async def test_timescaledb_on_fails_where_the_extension_is_missing(pg_url):
-    """TIMESCALEDB=on is a requirement: without the extension nothing is applied and the error is raised."""
-    available = await scalar(pg_url, "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
-    if available:
-        pytest.skip("the timescaledb extension is installed here; covered by test_timescaledb_path")
-    with pytest.raises(psycopg.Error):
-        await schema.migrate(pg_url, timescaledb="on")
-    assert await schema.current_version(pg_url) == 0
-
-
 async def test_auto_without_timescaledb_records_the_plain_flavour(migrated_url):
     """On plain PostgreSQL the time-series migration is the plain one, recorded by name."""
     assert await schema.flavour_of(migrated_url) == "plain"
@@ -102,13 +92,19 @@ async def test_liquidations_1m_aggregates_per_minute_exchange_base_and_side(migr
     assert await _minute_rows(migrated_url, later) == [r for r in _expected_minutes(events) if r[0] >= later]
 
 
-@pytest.mark.timescale
-async def test_timescaledb_path(pg_url):
-    """With TimescaleDB: hypertable with 1-day chunks, compression after 7 days, a continuous aggregate
-    with a refresh policy, optional retention, and the same liquidations_1m query as on plain PostgreSQL."""
+async def test_timescaledb_on_follows_what_the_server_has(pg_url):
+    """TIMESCALEDB=on is a requirement, never a silent fallback.
+
+    Without the extension (plain PostgreSQL, as on CI): the migration fails and applies nothing. With it:
+    hypertable with 1-day chunks, compression after 7 days, a continuous aggregate with a refresh policy,
+    optional retention, and the same liquidations_1m query as on plain PostgreSQL.
+    """
     available = await scalar(pg_url, "SELECT count(*) FROM pg_available_extensions WHERE name = 'timescaledb'")
     if not available:
-        pytest.skip("the timescaledb extension is not installed on this PostgreSQL server")
+        with pytest.raises(psycopg.Error):
+            await schema.migrate(pg_url, timescaledb="on")
+        assert await schema.current_version(pg_url) == 0
+        return
     await schema.migrate(pg_url, timescaledb="on", retention_days=30)
     assert await schema.flavour_of(pg_url) == "timescale"
     assert await scalar(

@@ -7,12 +7,12 @@ exchange simulator and a real Redis.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 import httpx
 import redis.asyncio as aioredis
 
 from liq_common.events import Market
+from liq_common.ingest.lifecycle import run_feeds
 from liq_common.ingest.settings import parse_markets
 from liq_common.observability import Health
 from liq_common.streams import StreamProducer
@@ -72,14 +72,9 @@ class BinanceIngest:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then flush every queued event to Redis and return."""
-        flushed = asyncio.Event()
-        producer = asyncio.create_task(self.producer.run(flushed))
-        status = asyncio.create_task(self.status.run(flushed))
-        activity = asyncio.create_task(self.activity.run(stop))
-        try:
-            await asyncio.gather(*(feed.run(stop) for feed in self.feeds.values()))
-        finally:
-            flushed.set()
-            for task in (producer, status, activity):
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await run_feeds(
+            self.feeds.values(),
+            flushers=(self.producer.run, self.status.run),
+            helpers=(self.activity.run,),
+            stop=stop,
+        )
