@@ -7,14 +7,15 @@ and a scratch PostgreSQL database (dropped after).
 
 Load: every 10 ms the due share of 2,000 records/s is emitted with event time ``ts`` = the wall clock,
 round-robin over 50 Binance USD-M and 50 Bybit linear symbols (45 % each) and the COIN-M / Bybit inverse
-majors (5 % each). Background sizes are tiny (about $10), so no asset opens a cascade by itself; every 2 s
-a burst of 30 liquidations of $20k on one fresh asset (both exchanges, 40 ms apart) opens one.
+majors (5 % each). Background sizes are tiny (about $10), so no asset opens a cascade by itself; every
+0.5 s a burst of 30 liquidations of $20k on a fresh asset (both exchanges, 40 ms apart, an asset no
+background record touches) opens one: about 115 cascade openings per minute to take percentiles over.
 Simulator rules: ``binance_throttle_ms=20`` instead of Binance's 1,000 ms (at the real throttle 2,000/s
 could not be delivered: one liquidation per symbol per second), Bybit's real 500 ms push batching.
-Detector: ``TICK_MS=50``, ``LATENESS_MS=0`` (defaults 1,000 and 3,000; ``BENCH_E2E_TICK_MS``,
-``BENCH_E2E_LATENESS_MS`` override): a cascade can only be published once the watermark (newest event time
-minus the lateness) passes the end of the tick holding the event, so tick + lateness bound the latency from
-below and the defaults alone add seconds.
+Detector: ``TICK_MS=10``, ``LATENESS_MS=0`` (defaults 1,000 and 3,000; ``BENCH_E2E_TICK_MS``,
+``BENCH_E2E_LATENESS_MS`` override), the low-latency profile of services/detector/README.md: a cascade can
+only be published once the watermark (newest event time minus the lateness) passes the end of the tick
+holding the event, so tick + lateness bound the latency from below and the defaults alone add seconds.
 
 Latency methods (all clocks are this host's wall clock):
 
@@ -25,8 +26,9 @@ Latency methods (all clocks are this host's wall clock):
   snapshot first shows it, i.e. the poll's start time: an upper bound, late by at most one poll period plus
   the query (the resolution is reported).
 * cascade published: the millisecond part of the XADD entry id of each cascade's ``open`` state, minus the
-  send time of the latest-sent liquidation with that asset and the state's ``window_end`` event time
-  (the one whose arrival opened it).
+  send time of the frame whose arrival opened it. The open state counts the first ``n`` burst
+  liquidations of each exchange (``by_exchange``); each exchange delivers a base's liquidations in order
+  on one connection, so the opening frame is the later-sent of the two exchanges' ``n``-th.
 
 Raw limits: pipelined XADD of the same JSON payload with ``redis-benchmark -c 1 -P 100`` (bench_common)
 and binary COPY straight into ``liquidations`` (bench_persister, 2 connections). Each stage's cost is
@@ -68,13 +70,15 @@ from liq_exchange_sim.truth import Feed  # noqa: E402
 
 RATE = int(os.environ.get("BENCH_E2E_RATE", "2000"))
 SECONDS = int(os.environ.get("BENCH_E2E_SECONDS", "60"))
-EXTRA = 40
-"""Generated symbols added to Binance USD-M and Bybit linear (50 each with the ten majors)."""
-BURST_EVERY_S = 2.0
+BACKGROUND_EXTRA = 40
+"""Generated symbols carrying background load on Binance USD-M and Bybit linear (50 each with the majors)."""
+BURST_EVERY_S = 0.5
 BURST_EVENTS = 30
 BURST_USD = Decimal(20_000)
+BURSTS = int((SECONDS - 3) / BURST_EVERY_S) + 1
+"""One fresh base per burst, never touched by background load, so each opening is attributable."""
 POLL_S = 0.02
-TICK_MS = os.environ.get("BENCH_E2E_TICK_MS", "50")
+TICK_MS = os.environ.get("BENCH_E2E_TICK_MS", "10")
 LATENESS_MS = os.environ.get("BENCH_E2E_LATENESS_MS", "0")
 SHARES: tuple[tuple[Feed, float], ...] = (
     ("binance_usdm", 0.45),
@@ -99,15 +103,15 @@ class Load:
 
     def __init__(self, universe: Universe) -> None:
         self.universe = universe
-        self.symbols = {feed: universe.instruments(feed) for feed, _ in SHARES}
+        generated = [i.base for i in universe.instruments("binance_usdm") if i.base.startswith("SIM")]
+        self.burst_bases = [b for b in generated[BACKGROUND_EXTRA:] if universe.get("bybit_linear", f"{b}USDT")]
+        reserved = set(self.burst_bases)
+        self.symbols = {
+            feed: [i for i in universe.instruments(feed) if i.base not in reserved] for feed, _ in SHARES
+        }  # fmt: skip
         self.next = dict.fromkeys(self.symbols, 0)
         self.last_ts: dict[tuple[str, str], int] = {}
-        self.base_of = {
-            (VENUE[feed][0], i.symbol): i.base for feed, items in self.symbols.items() for i in items
-        }  # fmt: skip
         self.quota = dict.fromkeys(self.symbols, 0.0)
-        bursty = [i.base for i in self.symbols["binance_usdm"] if i.base.startswith("SIM")]
-        self.burst_bases = [b for b in bursty if universe.get("bybit_linear", f"{b}USDT") is not None]
 
     def ts_for(self, exchange: str, symbol: str, now_ms: int) -> int:
         ts = max(now_ms, self.last_ts.get((exchange, symbol), 0) + 1)
@@ -261,12 +265,15 @@ async def backends_cpu(url: str, exclude: set[int]) -> float:
 
 
 async def measure(url: str, prefix: str, logdir: Path) -> dict[str, Any]:
-    universe = Universe.default(bybit_linear_extra=EXTRA, binance_usdm_extra=EXTRA)
+    extra = BACKGROUND_EXTRA + BURSTS
+    universe = Universe.default(bybit_linear_extra=extra, binance_usdm_extra=extra)
     config = SimConfig(instruments=universe, binance_throttle_ms=20, keep_ledger_entries=False)
     sent: dict[Key, float] = {}
-    sent_by_base_ts: dict[tuple[str, int], float] = {}
+    burst_sends: dict[tuple[str, str], list[float]] = {}
     committed: dict[Key, float] = {}
     load = Load(universe)
+    burst_base = {f"{b}USDT": b for b in load.burst_bases}
+    seeds_before = int(time.time() * 1000) - 60_000  # the cold-start seeds are 120 s old, not burst events
     async with Simulator(config) as sim:
         ledger_record = sim.ledger.record_delivery
 
@@ -275,8 +282,9 @@ async def measure(url: str, prefix: str, logdir: Path) -> dict[str, Any]:
             if kind == "delivered":
                 now = time.time()
                 sent.setdefault((rec.exchange, rec.symbol, rec.ts), now)
-                base_key = (load.base_of[(rec.exchange, rec.symbol)], rec.ts)
-                sent_by_base_ts[base_key] = max(now, sent_by_base_ts.get(base_key, 0.0))
+                base = burst_base.get(rec.symbol)
+                if base is not None and rec.ts > seeds_before:
+                    burst_sends.setdefault((base, rec.exchange), []).append(now)
 
         sim.ledger.record_delivery = record  # type: ignore[method-assign,assignment]
         env = {
@@ -356,8 +364,11 @@ async def measure(url: str, prefix: str, logdir: Path) -> dict[str, Any]:
         state = CASCADES.decode(fields)
         if state.status != "open":
             continue
-        sent_at = sent_by_base_ts.get((state.base, state.window_end))
-        if sent_at is None:
+        # The open state counts the first n burst liquidations of each exchange (delivered in order on one
+        # connection each): the last of those to be sent is the frame whose arrival opened the cascade.
+        try:
+            sent_at = max(burst_sends[(state.base, ex)][t.count - 1] for ex, t in state.by_exchange.items())
+        except (KeyError, IndexError):
             unmatched += 1
             continue
         cascade_ms.append(int(entry_id.split(b"-")[0]) - sent_at * 1000)
@@ -448,7 +459,7 @@ async def main() -> list[dict[str, Any]]:
             "ms",
             None,
             f"{len(cascade)} cascade opens from {m['bursts']} bursts ({m['cascades_unmatched']} unmatched); "
-            f"XADD id time of the open state - send time of the event at its window_end; TICK_MS={TICK_MS}, "
+            f"XADD id time of the open state - send time of the frame that completed it; TICK_MS={TICK_MS}, "
             f"LATENESS_MS={LATENESS_MS}",
             False,
         ),
