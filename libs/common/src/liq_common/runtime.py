@@ -1,7 +1,8 @@
 """Process life of a service: logging, metrics/health server, signals, graceful shutdown.
 
-Each service's ``main`` loads its settings and calls :func:`run_service` with its body coroutine. The
-body receives a :class:`ServiceContext`; it runs until ``ctx.stop`` is set (SIGTERM or SIGINT), then
+Each service's ``main`` loads its settings and calls :func:`run_service` (or :func:`run_redis_service`,
+which adds the service's Redis client and its health check) with its body coroutine. The body receives a
+:class:`ServiceContext`; it runs until ``ctx.stop`` is set (SIGTERM or SIGINT), then
 stops reading, drains and flushes, and returns. If it has not returned ``drain_timeout`` seconds after
 the signal it is cancelled. A second signal cancels at once. The process exits 0 after a clean stop and
 1 if the body failed.
@@ -15,13 +16,16 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from liq_common.logs import configure_logging
 from liq_common.observability import Health, ObservabilityServer
 from liq_common.settings import CommonSettings, describe
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +41,7 @@ class ServiceContext:
 
 
 Body = Callable[[ServiceContext], Coroutine[Any, Any, None]]
+RedisBody = Callable[[ServiceContext, "aioredis.Redis"], Coroutine[Any, Any, None]]
 
 
 async def serve(service: str, settings: CommonSettings, body: Body, drain_timeout: float = 20.0) -> int:
@@ -113,3 +118,25 @@ async def watch_redis(ctx: ServiceContext, client: object, interval: float = 5.0
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(interval):
                 await ctx.stop.wait()
+
+
+def run_redis_service(service: str, settings: CommonSettings, body: RedisBody, drain_timeout: float = 20.0) -> None:
+    """:func:`run_service` with one Redis client for the body (bytes replies, ``settings.redis_url``).
+
+    The ``redis`` health check follows that client (:func:`watch_redis`); the client is closed after the
+    body returned, so everything the body flushed on its way out went through it.
+    """
+    from liq_common.streams import connect_redis
+
+    async def with_redis(ctx: ServiceContext) -> None:
+        client = connect_redis(settings.redis_url)
+        watcher = asyncio.create_task(watch_redis(ctx, client), name=f"{service}-redis-health")
+        try:
+            await body(ctx, client)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await client.aclose()
+
+    run_service(service, settings, with_redis, drain_timeout)

@@ -13,13 +13,14 @@ object never leaks a token.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import msgspec
 
 S = TypeVar("S", bound="CommonSettings")
+T = TypeVar("T")
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -126,6 +127,19 @@ def load_or_exit(cls: type[S], environ: Mapping[str, str]) -> S:
     try:
         return load_settings(cls, environ)
     except SettingsError as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(2) from exc
+
+
+def check_or_exit(check: Callable[[], T], *errors: type[Exception]) -> T:
+    """Run a start-up configuration ``check`` (e.g. parse a JSON setting) and return its result.
+
+    One of ``errors`` is a configuration mistake: it is printed to stderr as ``configuration error: ...``
+    and the process exits with status 2, as :func:`load_or_exit` does.
+    """
+    try:
+        return check()
+    except errors as exc:
         sys.stderr.write(f"configuration error: {exc}\n")
         raise SystemExit(2) from exc
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import sys
 
 import httpx
+import redis.asyncio as aioredis
 
-from liq_common.runtime import ServiceContext, run_service, watch_redis
-from liq_common.settings import load_or_exit
-from liq_common.streams import connect_redis
+from liq_common.runtime import ServiceContext, run_redis_service
+from liq_common.settings import check_or_exit, load_or_exit
 from liq_ingest_bybit.app import BybitIngest, markets
 from liq_ingest_bybit.settings import Settings
 
@@ -19,25 +16,13 @@ from liq_ingest_bybit.settings import Settings
 def main() -> None:
     """Load settings from the environment and run the service until SIGTERM/SIGINT."""
     settings = load_or_exit(Settings, os.environ)
-    try:
-        markets(settings)
-    except ValueError as exc:
-        sys.stderr.write(f"configuration error: {exc}\n")
-        raise SystemExit(2) from exc
+    check_or_exit(lambda: markets(settings), ValueError)
 
-    async def body(ctx: ServiceContext) -> None:
-        client = connect_redis(settings.redis_url)
-        watcher = asyncio.create_task(watch_redis(ctx, client))
-        try:
-            async with httpx.AsyncClient(timeout=10.0) as http:
-                await BybitIngest(settings, client, http, ctx.health).run(ctx.stop)
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            await client.aclose()
+    async def body(ctx: ServiceContext, client: aioredis.Redis) -> None:
+        async with httpx.AsyncClient(timeout=10.0) as http:  # instruments-info polls
+            await BybitIngest(settings, client, http, ctx.health).run(ctx.stop)
 
-    run_service("ingest-bybit", settings, body)
+    run_redis_service("ingest-bybit", settings, body)
 
 
 if __name__ == "__main__":
