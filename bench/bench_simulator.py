@@ -6,6 +6,10 @@ Rows:
   own process; both on uvloop, as the services run. The rate is end to end: first record played to last frame received.
 - Bybit linear ``allLiquidation`` with one liquidation per push (push interval 1 ms), same set-up.
 - The synthetic generator's record rate (no network).
+- The raw limit: a bare ``websockets`` server on uvloop writing the same number of pre-encoded frames of
+  each feed's shape to the same client, 1,000 frames per write as the simulator batches them (the
+  protocol's framing and one flow-controlled write: no rules, no ledger, no encoding); each feed's
+  ``ratio_to_raw_limit`` row divides the simulator's rate by it (issue 11: >= 50 %).
 
 Each network row is the median of three runs (the machine is shared, so single runs are noisy).
 Run: ``uv run python bench/bench_simulator.py``.
@@ -101,6 +105,62 @@ async def _frames_per_second(feed: str, count: int = FRAMES) -> tuple[float, str
     return rate, note
 
 
+def _sample_frame(feed: str) -> bytes:
+    """One frame of ``feed``'s wire shape, the size the simulator sends."""
+    if feed == "binance":
+        order = {
+            "s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.123", "p": "65000.1", "ap": "65000.1",
+            "X": "FILLED", "l": "0.123", "z": "0.123", "T": 1767225600000,
+        }  # fmt: skip
+        return json.dumps({"e": "forceOrder", "E": 1767225600001, "o": order}, separators=(",", ":")).encode()
+    item = {"T": 1767225600000, "s": "BTCUSDT", "S": "Buy", "v": "0.123", "p": "65000.1"}
+    push = {"topic": "allLiquidation.BTCUSDT", "type": "snapshot", "ts": 1767225600001, "data": [item]}
+    return json.dumps(push, separators=(",", ":")).encode()
+
+
+async def _raw_frames_per_second(feed: str, count: int = FRAMES) -> tuple[float, str]:
+    """Frames/s of a bare websockets writer to the same client process (the raw limit)."""
+    from websockets.asyncio.server import ServerConnection, serve
+
+    frame = _sample_frame(feed)
+    go = asyncio.Event()
+    played = 0.0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal played
+        await go.wait()
+        started = time.perf_counter()
+        for sent in range(0, count, 1000):
+            async with ws.send_context():  # what the simulator's send_texts does, minus everything else
+                for _ in range(min(1000, count - sent)):
+                    ws.protocol.send_text(frame)
+        played = time.perf_counter() - started
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, ping_interval=None, max_size=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", CLIENT, f"ws://127.0.0.1:{port}", "", str(count), stdout=asyncio.subprocess.PIPE
+        )
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"ready"
+        started = time.perf_counter()
+        go.set()
+        received, client_seconds = json.loads(await proc.stdout.readline())
+        elapsed = time.perf_counter() - started
+        await proc.wait()
+    return received / elapsed, (
+        f"{received} frames of {len(frame)} bytes in {elapsed:.2f}s; server done writing after {played:.2f}s; "
+        f"client busy {client_seconds:.2f}s"
+    )
+
+
+def _median_of_runs(measure: Any, feed: str) -> tuple[float, str]:
+    runs = sorted((_run(measure(feed)) for _ in range(REPEATS)), key=lambda r: r[0])
+    rate, note = runs[len(runs) // 2]
+    return rate, f"median of {REPEATS} runs ({', '.join(f'{r:.0f}' for r, _ in runs)}/s); median run: {note}"
+
+
 def _run(coro: Coroutine[Any, Any, tuple[float, str]]) -> tuple[float, str]:
     """Run on uvloop like the services do (liq_common.runtime), falling back to asyncio."""
     try:
@@ -122,13 +182,17 @@ def run() -> list[dict[str, Any]]:
     """Measure and return the benchmark rows."""
     rows = []
     for feed, metric in (("binance", "binance_usdm_frames_per_s"), ("bybit", "bybit_linear_frames_per_s")):
-        runs = sorted((_run(_frames_per_second(feed)) for _ in range(REPEATS)), key=lambda r: r[0])
-        rate, note = runs[len(runs) // 2]
-        note = f"median of {REPEATS} runs ({', '.join(f'{r:.0f}' for r, _ in runs)}/s); median run: {note}"
-        rows.append(
+        rate, note = _median_of_runs(_frames_per_second, feed)
+        raw, raw_note = _median_of_runs(_raw_frames_per_second, feed)
+        rows += [
             {"stage": "exchange-sim", "metric": metric, "value": round(rate, 1), "unit": "frames/s",
-             "target": TARGET, "higher_is_better": True, "note": note}
-        )  # fmt: skip
+             "target": TARGET, "higher_is_better": True, "note": note},
+            {"stage": "exchange-sim", "metric": f"{feed}_raw_websocket_frames_per_s", "value": round(raw, 1),
+             "unit": "frames/s", "target": None, "higher_is_better": True, "note": f"bare batched writer; {raw_note}"},
+            {"stage": "simulator", "metric": f"{feed}_ratio_to_raw_limit", "value": round(rate / raw, 3),
+             "unit": "x raw", "target": 0.5, "higher_is_better": True,
+             "note": f"simulator / bare websockets writer ({rate:,.0f} / {raw:,.0f} frames/s)"},
+        ]  # fmt: skip
     rate, note = _generator_rate()
     rows.append(
         {"stage": "exchange-sim", "metric": "synthetic_records_per_s", "value": round(rate, 1), "unit": "records/s",

@@ -1,7 +1,10 @@
 """`make bench`: run every bench/bench_*.py, print one table, write bench-results.json.
 
 Each benchmark module exposes ``run() -> list[dict]`` with rows
-``{"stage", "metric", "value", "unit", "target", "higher_is_better", "note"}``. A module that fails is
+``{"stage", "metric", "value", "unit", "target", "higher_is_better", "note"}``. Rows whose metric ends in
+``ratio_to_raw_limit`` (a stage's saturated rate over its raw limit measured in the same run: parse vs
+json.loads, publish vs a raw client XADD loop, detector vs the bare consumer loop, persister vs raw binary
+COPY, simulator vs a bare websockets writer) are repeated in a summary after the table. A module that fails is
 reported as a failed row and the others still run. ``BENCH_ONLY=name1,name2`` limits the modules.
 """
 
@@ -97,6 +100,11 @@ def main() -> int:
             f"{r['stage'] + ' / ' + r['metric']:<{width}}  {value:>14} {r['unit']:<10} {target:>12}  {verdict(r)}"
             + (f"  ({r['note']})" if r["note"] else "")
         )
+    ratios = [r for r in rows if r["metric"].endswith("ratio_to_raw_limit")]
+    if ratios:
+        print("\nstage ratios to their raw limits (issue 11: none below 50 %):")
+        for r in ratios:
+            print(f"  {r['stage'] + ' / ' + r['metric']:<{width}}  {r['value']:>7.0%}  {verdict(r)}")
     result = {"machine": machine(), "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "results": rows}
     (HERE.parent / "bench-results.json").write_text(json.dumps(result, indent=2, default=str))
     print("\nmachine:", json.dumps(result["machine"]))
