@@ -180,3 +180,41 @@ async def test_symbols_full_of_specials_render_correctly_end_to_end(
     assert "<b>&_*" in telegram.messages[1].current
     fields = {f["name"]: f["value"] for f in next(iter(discord.messages.values())).current["embeds"][0]["fields"]}
     assert render_markdown(fields["Symbols"]) == ", ".join(HOSTILE)
+
+
+async def test_records_lost_by_redis_are_restored_from_memory(
+    redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
+) -> None:
+    """Redis loses every alerter key mid-cascade (restart without persistence): no tier is posted twice.
+
+    The next state of the cascade edits the message posted before the loss, and the escalation still
+    gets its own post: the same lifecycle as without the loss.
+    """
+    environ = env(streams, redis_url, discord.api_base, telegram.api_base)
+    prefix = f"{streams.cascades}:alert:"
+    run = RunningAlerter(environ, redis)
+    restored = metrics.RECORDS_RESTORED.labels("dc")._value.get()
+    await publish(redis, streams, cascade(0, "high", usd="1000000"))
+    await eventually(lambda: shows(discord, telegram, 0, "$1,000,000.00"), what="first posts")
+    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="first posts recorded")
+
+    # What a Redis restart without persistence leaves: none of the records, the due sets or the stream.
+    lost = [key async for key in redis.scan_iter(match=f"{streams.prefix}*", count=1000)]
+    assert any(k.startswith(prefix.encode()) for k in lost)
+    await redis.delete(*lost)
+
+    await publish(redis, streams, cascade(1, "high", usd="2000000"))
+    await eventually(lambda: shows(discord, telegram, 0, "$2,000,000.00"), what="edits of the first posts")
+    await publish(redis, streams, cascade(2, "critical", usd="5000000"))
+    await eventually(lambda: shows(discord, telegram, 1, "CRITICAL"), what="critical posts")
+    await publish(redis, streams, cascade(3, "critical", status="close", usd="6000000"))
+    await eventually(lambda: shows(discord, telegram, 1, "closed"), what="final edits")
+    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="no work left")
+    await run.stop()
+
+    assert_lifecycle(discord_actions(discord))
+    assert_lifecycle(telegram_actions(telegram))
+    assert metrics.RECORDS_RESTORED.labels("dc")._value.get() > restored
+    # and the restored fields went back to Redis: a restarted alerter would find them
+    record = await redis.hgetall(f"{prefix}dc:c:BTC-1700000000000")
+    assert {b"m:high", b"m:critical"} <= set(record)

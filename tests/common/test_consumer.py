@@ -244,3 +244,30 @@ async def test_stop_returns_promptly_when_idle(redis, streams) -> None:
     await eventually(lambda: running.runner.healthy and not running.runner._read_pending, what="reading new")
     await running.stop()
     assert running.task.done()
+
+
+async def test_a_cancellation_turned_into_a_transient_error_still_ends_the_runner(redis, streams) -> None:
+    """A cancelled runner ends even when the cancellation came out of the handler as a retried error.
+
+    Libraries can consume a cancellation and raise something else (seen: a runner cancelled in a Redis
+    read kept polling forever, so a service never exited after its drain timeout). The runner must not
+    retry forever in a task that was asked to cancel.
+    """
+    await add(redis, streams.events, [liq(0)])
+    handled = asyncio.Event()
+
+    async def converts_cancellation(batch: Batch) -> None:
+        handled.set()
+        try:
+            await asyncio.sleep(3600)  # cancelled here
+        except asyncio.CancelledError:
+            raise TimeoutError("converted") from None  # what a misbehaving library does
+
+    task = asyncio.create_task(
+        runner(redis, streams, converts_cancellation, transient=(TimeoutError,)).run(asyncio.Event())
+    )
+    await asyncio.wait_for(handled.wait(), timeout=10)
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert done, "the runner kept retrying after being cancelled"
+    assert task.cancelled()

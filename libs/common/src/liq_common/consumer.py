@@ -34,7 +34,7 @@ from liq_common import metrics, rawpipe
 from liq_common.backoff import Backoff
 from liq_common.codec import FIELD, EntryDecodeError, EventCodec, encode
 from liq_common.logs import truncate
-from liq_common.streams import REDIS_DOWN
+from liq_common.streams import REDIS_DOWN, raise_if_cancelling
 
 log = structlog.get_logger(__name__)
 
@@ -136,6 +136,7 @@ class ConsumerRunner(Generic[T]):
         """Consume until ``stop`` is set; returns after the batch in hand is acknowledged."""
         await self._with_redis(stop, lambda: ensure_group(self.client, self.stream, self.group, self.start_id))
         while not stop.is_set():
+            raise_if_cancelling()
             try:
                 await self.poll_once()
             except ResponseError as exc:

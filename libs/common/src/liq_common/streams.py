@@ -31,6 +31,19 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
 """Errors that mean "Redis is unreachable right now", retried by producers and consumers."""
 
 
+def raise_if_cancelling() -> None:
+    """Raise :class:`asyncio.CancelledError` if this task was asked to cancel and is still running.
+
+    Retry loops call this once per round. A cancellation can be consumed on the way without ending the
+    task: a library that turns it into an error the loop retries (a timeout context that expires at the
+    same moment, a connection cleanup that raises its own error), leaving a task that ``cancelling()``
+    yet runs forever, and a service that never exits after its drain timeout.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 def connect_redis(url: str, *, socket_timeout: float = 30.0) -> aioredis.Redis:
     """An asyncio Redis client for ``url`` returning bytes (hiredis parses replies when installed).
 
@@ -124,6 +137,7 @@ class StreamProducer:
         """
         try:
             while True:
+                raise_if_cancelling()
                 if not self._buffer:
                     self._idle.set()
                     if stop.is_set():

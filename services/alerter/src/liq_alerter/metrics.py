@@ -22,6 +22,11 @@ UNKNOWN_POSTS = Counter(
     "Posts whose outcome is unknown (no answer, or a crash between sending and recording); never re-sent.",
     ("destination",),
 )
+RECORDS_RESTORED = Counter(
+    "liq_alerter_records_restored_total",
+    "Cascade records whose posted/intended messages Redis had lost and this process restored from memory.",
+    ("destination",),
+)
 RATE_LIMITED_SECONDS = Counter(
     "liq_alerter_rate_limited_seconds_total", "Seconds of waiting requested by 429 answers.", ("destination",)
 )

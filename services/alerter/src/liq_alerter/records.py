@@ -14,18 +14,31 @@ The consumer only writes ``want`` and the due set (:meth:`Records.offer`, one sc
 batch); the destination's worker alone writes the rest. Both sides are Lua scripts, so a newer state
 is never overwritten by an older redelivery and a cascade leaves the due set only when the state its
 worker handled is still the newest.
+
+The ``m:``/``i:`` fields (what was posted, what was about to be) are also mirrored in this process's
+memory for the last ``MEMORY`` cascades. When Redis lost them (restarted without persistence, keys
+evicted) :meth:`Records.load` puts them back from the mirror, in Redis too, so a tier posted before the
+loss is edited, never posted again, as long as this process lives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 import msgspec
 import redis.asyncio as aioredis
+import structlog
 
+from liq_alerter import metrics
 from liq_common.codec import encode
 from liq_common.events import TIERS, Cascade, Tier
+
+log = structlog.get_logger(__name__)
+
+MEMORY = 10_000
+"""Cascades per process whose posted/intended messages are mirrored in memory (a few hundred bytes each)."""
 
 _OFFER = """
 local ttl = ARGV[1]
@@ -112,6 +125,7 @@ class Records:
         self.client = client
         self.prefix = prefix
         self.ttl = ttl
+        self._mirror: OrderedDict[tuple[str, str], dict[str, str]] = OrderedDict()
         self._offer = client.register_script(_OFFER)
         self._commit = client.register_script(_COMMIT)
         self._reschedule = client.register_script(_RESCHEDULE)
@@ -139,9 +153,35 @@ class Records:
         return int(await self._offer(keys=keys, args=args))
 
     async def load(self, dest: str, cascade_id: str) -> Record:
-        """The record (empty if none)."""
-        raw = await self.client.hgetall(self.key(dest, cascade_id))
-        return _parse(cast(dict[bytes, bytes], raw))
+        """The record (empty if none), with posted/intended messages Redis lost put back from memory."""
+        key = self.key(dest, cascade_id)
+        raw = cast(dict[bytes, bytes], await self.client.hgetall(key))
+        known = self._mirror.get((dest, cascade_id))
+        if known:
+            lost = {name: value for name, value in known.items() if name.encode() not in raw}
+            if lost:
+                metrics.RECORDS_RESTORED.labels(dest).inc()
+                log.warning("alert_record_restored", destination=dest, cascade=cascade_id, fields=sorted(lost))
+                pipe = self.client.pipeline(transaction=True)
+                pipe.hset(key, mapping=cast(Any, lost))  # Mapping is invariant in its key type
+                pipe.expire(key, self.ttl)
+                await pipe.execute()
+                raw.update({name.encode(): value.encode() for name, value in lost.items()})
+        return _parse(raw)
+
+    def _remember(self, dest: str, cascade_id: str, values: Mapping[str, str | int], drop: Sequence[str] = ()) -> None:
+        """Mirror the ``m:``/``i:`` fields just written (``values``) or removed (``drop``)."""
+        fields = {name: str(value) for name, value in values.items() if name[:2] in ("m:", "i:")}
+        gone = [name for name in drop if name[:2] in ("m:", "i:")]
+        if not fields and not gone:
+            return
+        entry = self._mirror.setdefault((dest, cascade_id), {})
+        self._mirror.move_to_end((dest, cascade_id))
+        entry.update(fields)
+        for name in gone:
+            entry.pop(name, None)
+        while len(self._mirror) > MEMORY:
+            self._mirror.popitem(last=False)
 
     async def due(self, dest: str, now_ms: int, limit: int = 50) -> list[str]:
         """Cascade ids of ``dest`` due at ``now_ms``, earliest first."""
@@ -167,11 +207,13 @@ class Records:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(self.key(dest, cascade_id), f"i:{tier}", now_ms)
         pipe.expire(self.key(dest, cascade_id), self.ttl)
+        self._remember(dest, cascade_id, {f"i:{tier}": now_ms})  # before: the post may go out even if this fails
         await pipe.execute()
 
     async def drop_intent(self, dest: str, cascade_id: str, tier: Tier) -> None:
         """Remove the intent after an answer proving the post was not made."""
         await self.client.hdel(self.key(dest, cascade_id), f"i:{tier}")
+        self._remember(dest, cascade_id, {}, drop=[f"i:{tier}"])
 
     async def commit(
         self, dest: str, cascade_id: str, seq: int, values: dict[str, str | int] | None = None, drop: Sequence[str] = ()
@@ -181,3 +223,4 @@ class Records:
         pairs = [x for item in (values or {}).items() for x in item]
         args: list[Any] = [cascade_id, seq, self.ttl, len(values or {}), *pairs, *drop]
         await self._commit(keys=[self.key(dest, cascade_id), self.due_key(dest)], args=args)
+        self._remember(dest, cascade_id, values or {}, drop)
