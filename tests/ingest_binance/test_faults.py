@@ -15,7 +15,9 @@ from liq_ingest_binance.settings import Settings
 from tests.conftest import Streams
 from tests.ingest_binance.sim import settings_for
 from tests.ingest_common.harness import (
+    REJECT_REASON,
     as_tuples,
+    minute_ago,
     open_connections,
     records,
     running,
@@ -26,18 +28,6 @@ from tests.ingest_common.harness import (
 from tests.waiting import eventually
 
 USDM = {"BTCUSDT": Decimal(65000), "ETHUSDT": Decimal(3200)}
-REASON = {
-    "json": "bad_json",
-    "wrong_type": "wrong_type",
-    "missing_field": "missing_field",
-    "nan": "bad_number",
-    "negative": "non_positive",
-    "huge": "oversized",
-}
-
-
-def _now() -> int:
-    return int(time.time() * 1000) - 60_000
 
 
 def test_default_usdm_url_uses_the_routed_market_path() -> None:
@@ -55,7 +45,7 @@ async def test_malformed_frame_is_counted_and_neighbours_arrive(
         feed = ingest.feeds["linear"]
         async with running(ingest.run):
             await eventually(lambda: open_connections(sim, "binance_usdm") == 1)
-            batch = records("binance", "linear", USDM, 6, _now())
+            batch = records("binance", "linear", USDM, 6, minute_ago())
             sim.emit(batch[:2])
             await sim.flush()
             sim.set_faults("binance_usdm", malformed=kind, malformed_count=1)
@@ -64,7 +54,7 @@ async def test_malformed_frame_is_counted_and_neighbours_arrive(
             await wait_complete(redis, streams.events, sim, "binance")
             await eventually(lambda: feed.rejects.total == 1)
         events = await stream_events(redis, streams.events)
-    assert {REASON[kind]: 1} == dict(feed.rejects.counts)
+    assert {REJECT_REASON[kind]: 1} == dict(feed.rejects.counts)
     assert len(events) == 5
     assert as_tuples(sim.ledger.totals(exchange="binance")) == as_tuples(totals_of(events))
     assert feed.supervisor.opened == 1
@@ -81,7 +71,7 @@ async def test_stall_is_detected_by_ping_timeout(redis: aioredis.Redis, streams:
             stalled.faults.stall = True
             await eventually(lambda: supervisor.reasons["ping_timeout"] == 1, timeout=10)
             await eventually(lambda: open_connections(sim, "binance_usdm") >= 1 and supervisor.opened == 2)
-            sim.emit(records("binance", "linear", USDM, 10, _now()))
+            sim.emit(records("binance", "linear", USDM, 10, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "binance")
         events = await stream_events(redis, streams.events)
@@ -116,7 +106,7 @@ async def test_rate_limited_handshake_backs_off_long(redis: aioredis.Redis, stre
         async with running(ingest.run):
             await eventually(lambda: open_connections(sim, "binance_usdm") == 1, timeout=10)
             connected_after = time.monotonic() - started
-            sim.emit(records("binance", "linear", USDM, 4, _now()))
+            sim.emit(records("binance", "linear", USDM, 4, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "binance")
     assert supervisor.reasons["http_429"] == 2
@@ -143,7 +133,7 @@ async def test_rotates_before_the_forced_close(redis: aioredis.Redis, streams: S
         settings = settings_for(sim, streams.events, binance_markets="linear", rotate_after=0.8, rotate_overlap=0.3)
         ingest = BinanceIngest(settings, redis, http)
         supervisor = ingest.feeds["linear"].supervisor
-        batch = records("binance", "linear", USDM, 400, _now() - 60_000)
+        batch = records("binance", "linear", USDM, 400, minute_ago() - 60_000)
         async with running(ingest.run):
             for offset in range(0, len(batch), 20):
                 await eventually(lambda: open_connections(sim, "binance_usdm") >= 1)
@@ -171,7 +161,7 @@ async def test_silently_unsubscribed_stream_is_detected_and_retried(redis: aiore
             assert not feed.check.confirmed
             sim.set_faults("binance_usdm", fail_subscription=False)
             await eventually(lambda: feed.check is not None and feed.check.confirmed)
-            sim.emit(records("binance", "linear", USDM, 6, _now()))
+            sim.emit(records("binance", "linear", USDM, 6, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "binance")
         assert len(await stream_events(redis, streams.events)) == 6
@@ -187,7 +177,7 @@ async def test_duplicated_and_reordered_frames(redis: aioredis.Redis, streams: S
         sink = ingest.feeds["linear"].sink
         async with running(ingest.run):
             await eventually(lambda: open_connections(sim, "binance_usdm") == 1)
-            sim.emit(records("binance", "linear", USDM, 24, _now()))
+            sim.emit(records("binance", "linear", USDM, 24, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "binance")
             await eventually(lambda: sink.duplicates == 8)

@@ -14,7 +14,9 @@ from liq_ingest_bybit.app import BybitIngest
 from tests.conftest import Streams
 from tests.ingest_bybit.sim import settings_for
 from tests.ingest_common.harness import (
+    REJECT_REASON,
     as_tuples,
+    minute_ago,
     open_connections,
     records,
     running,
@@ -25,18 +27,6 @@ from tests.ingest_common.harness import (
 from tests.waiting import eventually
 
 LINEAR = {"BTCUSDT": Decimal(65000), "ETHUSDT": Decimal(3200)}
-REASON = {
-    "json": "bad_json",
-    "wrong_type": "wrong_type",
-    "missing_field": "missing_field",
-    "nan": "bad_number",
-    "negative": "non_positive",
-    "huge": "oversized",
-}
-
-
-def _now() -> int:
-    return int(time.time() * 1000) - 60_000
 
 
 @pytest.mark.parametrize("kind", MALFORMED_KINDS)
@@ -50,7 +40,7 @@ async def test_malformed_push_is_counted_and_neighbours_arrive(
         feed = ingest.feeds["linear"]
         async with running(ingest.run):
             await eventually(lambda: len(feed.acked_topics()) == 2)
-            batch = records("bybit", "linear", LINEAR, 12, _now())
+            batch = records("bybit", "linear", LINEAR, 12, minute_ago())
             sim.emit(batch[:4])
             await sim.flush()
             sim.set_faults("bybit_linear", malformed=kind, malformed_count=1)
@@ -60,7 +50,7 @@ async def test_malformed_push_is_counted_and_neighbours_arrive(
             await eventually(lambda: feed.rejects.total == 1)
         events = await stream_events(redis, streams.events)
     corrupted = [e for e in sim.ledger.entries if e.kind == "corrupted"]
-    assert {REASON[kind]: 1} == dict(feed.rejects.counts)
+    assert {REJECT_REASON[kind]: 1} == dict(feed.rejects.counts)
     assert len(corrupted) >= 1
     assert len(events) == 12 - len(corrupted)
     assert as_tuples(sim.ledger.totals(exchange="bybit")) == as_tuples(totals_of(events))
@@ -116,7 +106,7 @@ async def test_missed_pong_replaces_the_link(redis: aioredis.Redis, streams: Str
             supervisor = feed.connections[0].supervisor
             await eventually(lambda: supervisor.reasons["pong_timeout"] == 1, timeout=10)
             await eventually(lambda: supervisor.opened == 2 and len(feed.acked_topics()) == 2)
-            sim.emit(records("bybit", "linear", LINEAR, 10, _now()))
+            sim.emit(records("bybit", "linear", LINEAR, 10, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "bybit")
         assert len(await stream_events(redis, streams.events)) == 10
@@ -131,7 +121,7 @@ async def test_duplicated_pushes_are_published_once(redis: aioredis.Redis, strea
         sink = ingest.feeds["linear"].sink
         async with running(ingest.run):
             await eventually(lambda: len(ingest.feeds["linear"].acked_topics()) == 2)
-            sim.emit(records("bybit", "linear", LINEAR, 40, _now()))
+            sim.emit(records("bybit", "linear", LINEAR, 40, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "bybit")
             duplicated = sum(1 for e in sim.ledger.entries if e.kind == "duplicate")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import httpx
@@ -13,12 +12,8 @@ from liq_ingest_bybit.app import BybitIngest
 from liq_ingest_bybit.subscriptions import topic_of
 from tests.conftest import Streams
 from tests.ingest_bybit.sim import settings_for
-from tests.ingest_common.harness import as_tuples, records, running, stream_events, totals_of, wait_complete
+from tests.ingest_common.harness import as_tuples, minute_ago, records, running, stream_events, totals_of, wait_complete
 from tests.waiting import eventually
-
-
-def _now() -> int:
-    return int(time.time() * 1000) - 60_000
 
 
 def _listed(sim: Simulator, feed: str) -> set[str]:
@@ -35,8 +30,8 @@ async def test_linear_and_inverse_multi_liquidation_pushes(redis: aioredis.Redis
                 await eventually(lambda m=market, listed=listed: ingest.feeds[m].acked_topics() == listed)
             linear = {i.symbol: i.ref_price for i in sim.universe.instruments("bybit_linear")[:2]}
             inverse = {i.symbol: i.ref_price for i in sim.universe.instruments("bybit_inverse")[:2]}
-            sim.emit(records("bybit", "linear", linear, 40, _now()))
-            sim.emit(records("bybit", "inverse", inverse, 30, _now()))
+            sim.emit(records("bybit", "linear", linear, 40, minute_ago()))
+            sim.emit(records("bybit", "inverse", inverse, 30, minute_ago()))
             await sim.flush()
             await wait_complete(redis, streams.events, sim, "bybit")
         events = await stream_events(redis, streams.events)
@@ -90,7 +85,7 @@ async def test_new_listing_is_subscribed_within_one_refresh(redis: aioredis.Redi
                         side="long",
                         price=Decimal("1.25"),
                         size=Decimal(800),
-                        ts=_now(),
+                        ts=minute_ago(),
                     )
                 ]
             )

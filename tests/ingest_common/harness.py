@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 
@@ -16,6 +17,22 @@ from liq_exchange_sim import Simulator, Totals, TruthRecord
 from tests.waiting import scaled
 
 Key = tuple[str, str, str]
+
+REJECT_REASON = {
+    "json": "bad_json",
+    "wrong_type": "wrong_type",
+    "missing_field": "missing_field",
+    "nan": "bad_number",
+    "negative": "non_positive",
+    "huge": "oversized",
+}
+"""The reject reason each of the simulator's malformed-frame kinds must be counted under."""
+
+
+def minute_ago() -> int:
+    """Event time one minute before now, ms: recent, and clear of the future-timestamp guard."""
+    return int(time.time() * 1000) - 60_000
+
 
 # Fast timers for tests: reconnect within tens of ms, detect a dead link within a second.
 FAST = {
