@@ -198,3 +198,15 @@ class TestRingBuffers:
         assert len(recent) == 10
         assert [T0 + i * 10 for i in range(15, 25)] == [ts for ts, _, _ in recent]
         assert [i % 2 == 1 for i in range(15, 25)] == [usd > 0 for _, _, usd in recent]
+
+
+def test_a_cascade_adopted_without_replayed_events_closes_instead_of_crashing() -> None:
+    """Restart where the stream no longer holds any event of an open cascade's asset (trimmed, or the
+    replay cap): the published state is adopted, and a quiet market closes it on later watermark moves
+    (this used to raise ValueError from an empty min() in the engine)."""
+    states = run(btc_crash().sorted())
+    opened = next(s for s in states if s.status == "open")
+    engine = Engine(EngineConfig())
+    assert engine.reconcile([], {opened.cascade_id: opened}) == []
+    later = engine.advance_to(opened.window_end + 10 * MIN)
+    assert [(s.cascade_id, s.status, s.seq) for s in later] == [(opened.cascade_id, "close", opened.seq + 1)]

@@ -49,25 +49,18 @@ def _num(value: float) -> float | int:
 class _AssetDash:
     """Dashboard state of one asset: recent minute totals, this hour's levels, latest print."""
 
-    __slots__ = (
-        "cells",
-        "dirty",
-        "dirty_minutes",
-        "hour",
-        "last_price",
-        "last_ts",
-        "levels",
-        "minute",
-        "minutes",
-        "oldest",
-        "step",
-    )
+    __slots__ = ("cells", "dirty", "dirty_minutes", "hour", "in_hour", "last_price", "last_ts", "levels",
+                 "minute", "minutes", "oldest", "step", "until")  # fmt: skip
 
     def __init__(self) -> None:
         # minute start -> ({exchange: [count, usd]} for longs, {exchange: [count, usd]} for shorts)
         self.minutes: dict[int, tuple[dict[str, list[float]], dict[str, list[float]]]] = {}
-        self.minute = -1  # the minute ``cells`` belongs to (fast path for in-order events)
-        self.cells: tuple[dict[str, list[float]], dict[str, list[float]]] = ({}, {})
+        # Fast path for events in [minute, until): ``cells`` are that minute's cells by side, the minute is
+        # marked dirty, and ``in_hour`` says whether it is in the hour of ``levels``. ``until`` = -1 (after
+        # a flush or a prune) sends the next event through the slow path that sets them.
+        self.minute = self.until = -1
+        self.cells: dict[str, dict[str, list[float]]] = {}
+        self.in_hour = False
         self.oldest = -1  # minutes before this were pruned; later events for them are stale
         self.dirty_minutes: set[int] = set()
         self.hour = -1
@@ -96,7 +89,7 @@ class _AssetDash:
             self.oldest = max(self.minutes) - KEEP_MINUTES * MINUTE_MS
             for minute in [m for m in self.minutes if m < self.oldest]:
                 del self.minutes[minute]
-            self.minute = -1
+            self.until = -1
 
 
 @dataclass
@@ -142,41 +135,27 @@ class Dashboard:
 
         With ``write=False`` (restart replay) only the in-memory minutes are rebuilt.
         """
-        assets, dirty = self._assets, self._dirty
-        large_usd = self.large_usd
+        assets = self._assets
+        asset_of, large, large_usd = assets.get, self._large, self.large_usd
+        if not write:
+            self._reset_fast_paths()  # a replayed event must not take a writing fast path
         for ev, usd, price in events:
-            ts, base = ev.ts, ev.base
-            st = assets.get(base)
+            ts = ev.ts
+            st = asset_of(ev.base)
             if st is None:
-                st = assets[base] = _AssetDash()
-            minute = ts - ts % MINUTE_MS
-            if minute == st.minute:
-                cells = st.cells
-            else:
-                if minute < st.oldest:
-                    self.stale += 1
-                    continue
-                found = st.minutes.get(minute)
-                cells = st.minutes[minute] = ({}, {}) if found is None else found
-                st.minute, st.cells = minute, cells
-            side_cells = cells[0] if ev.side == "long" else cells[1]
-            cell = side_cells.get(ev.exchange)
+                st = assets[ev.base] = _AssetDash()
+            if not st.minute <= ts < st.until and not self._enter_minute(
+                ev.base, st, ts - ts % MINUTE_MS, price, write
+            ):
+                continue
+            cell = st.cells[ev.side].get(ev.exchange)
             if cell is None:
-                side_cells[ev.exchange] = [1, usd]
+                st.cells[ev.side][ev.exchange] = [1, usd]
             else:
                 cell[0] += 1
                 cell[1] += usd
-            if not write:
-                continue
-            st.dirty_minutes.add(minute)
-            if not st.dirty:
-                st.dirty = True
-                dirty.append((base, st))
-            hour = ts - ts % HOUR_MS
-            if hour != st.hour:
-                if hour < st.hour:
-                    continue  # a late event from the previous hour: its levels were already written
-                st.hour, st.step, st.levels = hour, nice_step(price * self.bucket_pct / 100), {}
+            if not st.in_hour:
+                continue  # a late event from the previous hour (its levels were already written), or a replay
             step = st.step
             bucket = int(price / step + 1e-9)  # epsilon: 150 / 0.2 is 749.99... in binary floating point
             level = st.levels.get(bucket)
@@ -187,7 +166,39 @@ class Dashboard:
             if ts >= st.last_ts:
                 st.last_ts, st.last_price = ts, price
             if usd >= large_usd:
-                self._large.append(encode(ev))
+                large.append(encode(ev))
+        if not write:
+            self._reset_fast_paths()  # replayed minutes are not dirty: the next written event marks them
+
+    def _reset_fast_paths(self) -> None:
+        for st in self._assets.values():
+            st.until = -1
+
+    def _enter_minute(self, base: str, st: _AssetDash, minute: int, price: float, write: bool) -> bool:
+        """Point the fast path of ``st`` at ``minute``; False if that minute is stale.
+
+        When writing, marks the minute dirty and starts a new hour of levels (bucket step from
+        ``price``) when ``minute`` opens one; a replay (``write=False``) only updates minute cells.
+        """
+        if minute < st.oldest:
+            self.stale += 1
+            return False
+        cells = st.minutes.get(minute)
+        if cells is None:
+            cells = st.minutes[minute] = ({}, {})
+        st.minute, st.until, st.cells = minute, minute + MINUTE_MS, {"long": cells[0], "short": cells[1]}
+        if not write:
+            st.in_hour = False
+            return True
+        st.dirty_minutes.add(minute)
+        if not st.dirty:
+            st.dirty = True
+            self._dirty.append((base, st))
+        hour = minute - minute % HOUR_MS
+        if hour > st.hour:
+            st.hour, st.step, st.levels = hour, nice_step(price * self.bucket_pct / 100), {}
+        st.in_hour = hour == st.hour
+        return True
 
     def cascades(self, states: Iterable[Cascade]) -> None:
         """Track open cascades: the latest state per base, removed when it closes."""
@@ -204,7 +215,7 @@ class Dashboard:
         for raw_base, raw in saved.items():
             data = msgspec.json.decode(raw)
             st = self._assets.setdefault(raw_base.decode(), _AssetDash())
-            st.hour, st.step = hour, float(data["step"])
+            st.hour, st.step, st.until = hour, float(data["step"]), -1
             st.levels = {round(float(p) / st.step): [p, float(usd)] for p, usd in data["usd"].items()}
 
     @property
@@ -239,6 +250,7 @@ class Dashboard:
             index.extend((st.last_ts, base))
             st.dirty_minutes.clear()
             st.dirty = False
+            st.until = -1  # the next event marks its minute dirty again
             st.prune()
         cmds: list[Command] = []
         for minute, fields in sorted(by_minute.items()):

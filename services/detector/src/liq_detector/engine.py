@@ -21,7 +21,7 @@ from liq_detector import recovery, risk
 from liq_detector.cascade import CascadeBuilder
 from liq_detector.config import EngineConfig, Rule
 from liq_detector.ring import SymbolRings
-from liq_detector.window import UNSET, AssetWindow
+from liq_detector.window import END, UNSET, AssetWindow
 
 _NEVER = -(2**62)
 
@@ -39,8 +39,10 @@ class Engine:
         self.duplicates = 0
         self.accepted: list[tuple[Liquidation, float, float]] = []
         """(event, USD, price) of the last ``ingest`` call's non-duplicate events, for the dashboard."""
-        self._active: set[str] = set()
+        self._active: dict[str, AssetWindow] = {}
+        """Assets evaluated on every watermark move: pending events or an open cascade."""
         self._rules: dict[str, Rule] = {}
+        self._tick_ms, self._window_ms, self._min_events = cfg.tick_ms, cfg.window_ms, cfg.min_events
 
     # --- input ------------------------------------------------------------------------------------
     def ingest(self, events: Iterable[Liquidation]) -> list[Cascade]:
@@ -52,35 +54,54 @@ class Engine:
         accepted: list[tuple[Liquidation, float, float]] = []
         self.accepted = accepted
         assets, active = self.assets, self._active
-        rings, ring_of = self.rings, self.rings.rings.get
+        asset_of, accept = assets.get, accepted.append
+        rings, size3 = self.rings, 3 * self.rings.size
         weight = self.cfg.throttled_weight
         max_ts = self.max_ts
+        late = duplicates = 0
         for ev in events:
-            a = assets.get(ev.base)
+            base = ev.base
+            a = asset_of(base)
             if a is None:
-                a = assets[ev.base] = AssetWindow(ev.base)
+                a = assets[base] = AssetWindow(base)
             eid = ev.event_id
             seen = a.seen
             if eid in seen:
-                self.duplicates += 1
+                duplicates += 1
                 continue
             seen.add(eid)
             ts = ev.ts
+            usd, price = float(ev.notional_usd), float(ev.price)  # once each: the dashboard gets them too
+            is_long = ev.side == "long"
+            ring = a.ring  # the ring of the asset's previous event, usually this event's too
+            if (
+                ring is None
+                or ring.symbol != ev.symbol
+                or ring.exchange is not ev.exchange
+                or ring.market is not ev.market
+            ):
+                ring = a.ring = rings.create((ev.exchange, ev.market, ev.symbol))
+            data, pos = ring.data, ring.pos  # SymbolRing.push, inlined: it runs once per event
+            data[pos] = ts
+            data[pos + 1] = price
+            data[pos + 2] = usd if is_long else -usd
+            pos += 3
+            if pos == size3:
+                pos = 0
+                ring.full = True
+            ring.pos = pos
+            accept((ev, usd, price))
+            pending = a.pending
+            if not pending:
+                active[base] = a
             if ts < a.next_tick:
                 ts = a.next_tick
-                self.late += 1
-            usd = float(ev.notional_usd)
-            is_long = ev.side == "long"
-            key = (ev.exchange, ev.market, ev.symbol)
-            ring = ring_of(key) or rings.create(key)
-            price = float(ev.price)
-            ring.push(ev.ts, price, usd if is_long else -usd)
-            accepted.append((ev, usd, price))
-            if not a.pending:
-                active.add(ev.base)
-            a.pending.append((ts, eid, usd, is_long, weight if ev.throttled else 1.0, ev))
+                late += 1
+            pending.append((ts, eid, usd, is_long, weight if ev.throttled else 1.0, ev))
             if ts > max_ts:
                 max_ts = ts
+        self.late += late
+        self.duplicates += duplicates
         self.max_ts = max_ts
         return self.advance_to(max_ts - self.cfg.lateness_ms) if max_ts != _NEVER else []
 
@@ -92,11 +113,13 @@ class Engine:
         tick = self.cfg.tick_ms
         end = watermark - watermark % tick
         out: list[tuple[int, str, int, Cascade]] = []
-        for base in sorted(self._active):
-            a = self.assets[base]
-            self._finalize(a, end, out)
+        active = self._active
+        # Assets are independent and ``out`` is sorted below, so they are visited in any order.
+        for base, a in list(active.items()):
+            if a.next_tick < end:  # else nothing is due (UNSET is below every time)
+                self._finalize(a, end, out)
             if not a.pending and a.cascade is None:
-                self._active.discard(base)
+                del active[base]
         out.sort(key=lambda item: item[:3])
         return [state for *_, state in out]
 
@@ -109,25 +132,29 @@ class Engine:
 
     # --- ticks ------------------------------------------------------------------------------------
     def _finalize(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
-        tick = self.cfg.tick_ms
+        tick = self._tick_ms
         if a.next_tick == UNSET:
             first = min(r[0] for r in a.pending)
             a.next_tick = first - first % tick
-        if a.next_tick >= end:
-            return
-        ready = a.pending
-        if ready:
-            if max(r[0] for r in ready) < end:  # usual case: everything pending is due
-                a.pending = []
-            else:
-                ready = [r for r in a.pending if r[0] < end]
-                a.pending = [r for r in a.pending if r[0] >= end]
-            ready.sort()  # by (ts, event id): ids are unique per asset, so later fields are never compared
+            if a.next_tick >= end:
+                return
+        ready = a.take_due(end)
         if a.floor < 0:
             a.floor = self.rule(a.base).min_usd
         t = a.next_tick  # start of the first tick not yet evaluated
         group = -1  # start of the tick whose events are being added
-        for rec in ready:
+        i, n = 0, len(ready)
+        ready.append(END)
+        while i < n:
+            if a.cascade is None:  # the usual case: fill tick by tick, stop only at a tick that may open
+                i, due = a.add_quiet(ready, i, group, tick, self._window_ms, self._min_events)
+                group = -1
+                if due < 0:
+                    break
+                t = due + tick
+                self._evaluate(a, t, out)
+                continue
+            rec = ready[i]
             ts = rec[0]
             start = ts - ts % tick
             if start != group:
@@ -141,6 +168,7 @@ class Engine:
             a.add(rec)
             if a.cascade is not None:
                 a.cascade.add(ts, rec[5])
+            i += 1
         if group >= 0:
             self._tick(a, group + tick, out)
             t = group + tick
@@ -152,14 +180,9 @@ class Engine:
     def _tick(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
         """Evaluate a tick that had events; the common "nothing can open" case returns early."""
         if a.cascade is None:
-            cfg = self.cfg
-            a.evict(end - cfg.window_ms)
-            usd = a.long_usd + a.short_usd
-            if (
-                usd < a.floor
-                or len(a.events) < cfg.min_events
-                or (a.threshold_key == (end - cfg.window_ms) // 60_000 and usd < a.threshold[0])
-            ):
+            start = end - self.cfg.window_ms
+            a.evict(start)
+            if a.rejects(start, self.cfg.min_events):
                 return
         self._evaluate(a, end, out)
 
@@ -230,34 +253,8 @@ class Engine:
         self._emit(c, "open", end, out)
 
     def _score(self, a: AssetWindow, c: CascadeBuilder, end: int) -> None:
-        cfg = self.cfg
-        long_total, short_total = float(c.long.usd), float(c.short.usd)
-        dom = 0 if long_total >= short_total else 1
-        opp = 1 - dom
-        p = a.profile(end - cfg.accel_ms)
-        net = max(p.usd[dom] - p.usd[opp], 0.0)
-        recent_net = max(p.recent[dom] - p.recent[opp], 0.0)
-        recent_all = p.recent[dom] + p.recent[opp]
-        earlier_net = max((p.usd[dom] - p.recent[dom]) - (p.usd[opp] - p.recent[opp]), 0.0)
-        active = sum(1 for v in p.by_exchange.values() if net > 0 and v[dom] - v[opp] >= cfg.breadth_min_share * net)
-        factors = risk.score(
-            risk.RiskInputs(
-                net_usd=net,
-                ref_usd=c.ref_usd,
-                net_events=max(p.events[dom] - p.events[opp], 0.0),
-                ref_events=c.ref_events,
-                recent_usd_s=recent_net / (cfg.accel_ms / 1000),
-                recent_imbalance=recent_net / recent_all if recent_all > 0 else 0.0,
-                earlier_usd_s=earlier_net / ((cfg.window_ms - cfg.accel_ms) / 1000),
-                ref_usd_s=c.ref_usd / (cfg.window_ms / 1000),
-                active_exchanges=active,
-                expected_exchanges=cfg.expected_exchanges,
-                long_usd=long_total,
-                short_usd=short_total,
-                move_pct=c.move_pct,
-                full_move_pct=self.rule(a.base).full_move_pct,
-            )
-        )
+        p = a.profile(end - self.cfg.accel_ms)
+        factors = risk.score(risk.measure(self.cfg, p, c, self.rule(a.base).full_move_pct))
         value = risk.total(factors)
         if value > c.score:
             c.score, c.factors = value, factors
@@ -288,7 +285,7 @@ class Engine:
 
     def watch(self, base: str) -> None:
         """Evaluate ``base`` on every watermark move (it has pending events or an open cascade)."""
-        self._active.add(base)
+        self._active[base] = self.asset(base)
 
     def restore_baseline(self, base: str, first: int, through: int, minutes: dict[int, list[float]]) -> None:
         """Load an asset's saved per-minute history (before replaying)."""

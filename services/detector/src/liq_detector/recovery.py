@@ -60,6 +60,9 @@ def reconcile(engine: Engine, replayed: list[Cascade], published: Mapping[str, C
                 if rec[0] > last.window_end:
                     builder.add(rec[0], rec[5])
             a.cascade = builder
+            if a.next_tick == UNSET:  # no replayed event of this asset: evaluate from after the published state
+                tick = engine.cfg.tick_ms
+                a.next_tick = last.window_end - last.window_end % tick + tick
             engine.watch(last.base)
         else:
             closes.append(msgspec.structs.replace(last, status="close", seq=last.seq + 1))

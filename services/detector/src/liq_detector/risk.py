@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from liq_common.events import RiskFactors
+
+if TYPE_CHECKING:
+    from liq_detector.cascade import CascadeBuilder
+    from liq_detector.config import EngineConfig
+    from liq_detector.window import Profile
 
 W_SIZE = 0.6
 """Weight of size; the factor reaches W_SIZE at 100x the reference and is capped at 2 x W_SIZE (10,000x)."""
@@ -107,6 +113,39 @@ class RiskInputs:
     short_usd: float
     move_pct: float
     full_move_pct: float
+
+
+def measure(cfg: EngineConfig, p: Profile, c: CascadeBuilder, full_move_pct: float) -> RiskInputs:
+    """The inputs for cascade ``c`` from its window's profile ``p`` (recent = the last ``accel_ms``).
+
+    The dominant side is the one with more liquidated USD in the cascade; net figures are dominant minus
+    opposite; an exchange counts as active when its net dominant flow is at least ``breadth_min_share``
+    of the window's net flow.
+    """
+    long_total, short_total = float(c.long.usd), float(c.short.usd)
+    dom = 0 if long_total >= short_total else 1
+    opp = 1 - dom
+    net = max(p.usd[dom] - p.usd[opp], 0.0)
+    recent_net = max(p.recent[dom] - p.recent[opp], 0.0)
+    recent_all = p.recent[dom] + p.recent[opp]
+    earlier_net = max((p.usd[dom] - p.recent[dom]) - (p.usd[opp] - p.recent[opp]), 0.0)
+    active = sum(1 for v in p.by_exchange.values() if net > 0 and v[dom] - v[opp] >= cfg.breadth_min_share * net)
+    return RiskInputs(
+        net_usd=net,
+        ref_usd=c.ref_usd,
+        net_events=max(p.events[dom] - p.events[opp], 0.0),
+        ref_events=c.ref_events,
+        recent_usd_s=recent_net / (cfg.accel_ms / 1000),
+        recent_imbalance=recent_net / recent_all if recent_all > 0 else 0.0,
+        earlier_usd_s=earlier_net / ((cfg.window_ms - cfg.accel_ms) / 1000),
+        ref_usd_s=c.ref_usd / (cfg.window_ms / 1000),
+        active_exchanges=active,
+        expected_exchanges=cfg.expected_exchanges,
+        long_usd=long_total,
+        short_usd=short_total,
+        move_pct=c.move_pct,
+        full_move_pct=full_move_pct,
+    )
 
 
 def score(i: RiskInputs) -> RiskFactors:
