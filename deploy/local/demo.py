@@ -204,6 +204,9 @@ def main() -> int:
         )
         sim.done.wait()
         say(f"scenario done after {time.monotonic() - started:.0f} s; draining the pipeline")
+        # The simulator is closing: stop the ingestors now (they publish what they hold, then exit) rather
+        # than let them retry connecting to it while the rest drains.
+        stop_services({name: children[name] for name in ("ingest-binance", "ingest-bybit")}, grace=25.0)
         client = redis.Redis.from_url(env["REDIS_URL"])
         deadline = time.monotonic() + args.drain_timeout
         while not drained(client, env) and time.monotonic() < deadline:
