@@ -46,25 +46,22 @@ class Normaliser:
             Rejected: Any entry is impossible (bad or non-positive numbers, bad time).
         """
         events: list[Liquidation] = []
-        seen: dict[tuple[str, int, str, str, str], int] | None = None
+        seen: dict[str, int] = {}  # event id -> how many entries of this push had it
         linear = self.market == "linear"
+        pair, known = self._ids.pair, self.symbols.assets_of.get
         for item in items:
             price = positive(item.p, "p")
             size = positive(item.v, "v")
             if item.T <= 0:
                 raise Rejected("bad_time", f"T={item.T}")
             side = _SIDE[item.S]
-            key = (item.s, item.T, item.S, item.v, item.p)
-            if seen is None:
-                seen = {key: 1}
-                event_id = self._ids.pair(item.s, side, item.T, item.v, item.p)
-            else:
-                n = seen[key] = seen.get(key, 0) + 1
-                if n == 1:
-                    event_id = self._ids.pair(item.s, side, item.T, item.v, item.p)
-                else:
-                    event_id = self._ids.make(item.s, side, item.T, item.v, item.p, f"#{n}")
-            base, quote = self.symbols.assets(item.s, self.market)
+            # The id covers (symbol, side, time, size, price): equal ids are identical entries.
+            event_id = pair(item.s, side, item.T, item.v, item.p)
+            n = seen.get(event_id, 0) + 1
+            seen[event_id] = n
+            if n > 1:
+                event_id = self._ids.make(item.s, side, item.T, item.v, item.p, f"#{n}")
+            base, quote = known(item.s) or self.symbols.assets(item.s, self.market)
             if linear:
                 qty, notional, contracts = size, size * price, None
             else:
