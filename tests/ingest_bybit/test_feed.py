@@ -110,3 +110,35 @@ async def test_failed_subscription_is_retried_and_counted(redis: aioredis.Redis,
             await eventually(lambda: feed.acked_topics() == listed, timeout=5)
         assert feed.subscribe_failures >= len(listed)
         assert feed.connections[0].supervisor.opened == 1
+
+
+async def test_delisted_symbol_is_unsubscribed_and_not_asked_for_again(redis: aioredis.Redis, streams: Streams) -> None:
+    """A symbol delisted mid-run is unsubscribed at the next listing, and a reconnect does not subscribe it
+    (the exchange would answer ``handler not found``, exchange-feeds.md §3.2); the other symbols flow on."""
+    async with Simulator(SimConfig(bybit_push_interval_ms=20)) as sim, httpx.AsyncClient() as http:
+        settings = settings_for(sim, streams.events, bybit_markets="linear", instruments_refresh=0.5)
+        ingest = BybitIngest(settings, redis, http)
+        feed = ingest.feeds["linear"]
+        listed = _listed(sim, "bybit_linear")
+        gone = topic_of("ETHUSDT")
+        async with running(ingest.run):
+            await eventually(lambda: feed.acked_topics() == listed)
+            (first,) = sim.connections("bybit_linear")
+            sim.remove_instrument("bybit_linear", "ETHUSDT")
+            await eventually(lambda: gone not in first.topics, timeout=5, what="unsubscribed at the exchange")
+            assert feed.acked_topics() == listed - {gone}
+
+            await first.close(1000, "test", "dropped")  # the reconnect subscribes what the shard holds now
+            await eventually(
+                lambda: sim.connections("bybit_linear") not in ([], [first]) and feed.acked_topics() == listed - {gone},
+                timeout=10,
+                what="a new connection with every listed topic",
+            )
+            sim.emit(records("bybit", "linear", {"BTCUSDT": Decimal(65000)}, 5, minute_ago()))
+            await sim.flush()
+            await wait_complete(redis, streams.events, sim, "bybit")
+            (second,) = sim.connections("bybit_linear")
+            assert gone not in second.topics
+        assert sim.stats.subscription_failures == 0
+        assert sim.stats.unsubscriptions == 1
+        assert feed.subscribe_failures == 0

@@ -8,7 +8,7 @@ import pytest
 from liq_ingest_bybit.app import fixed_symbols
 from liq_ingest_bybit.instruments import parse_assets
 from liq_ingest_bybit.settings import Settings
-from liq_ingest_bybit.subscriptions import ARGS_LIMIT, Acks, place, topic_of
+from liq_ingest_bybit.subscriptions import ARGS_LIMIT, Acks, Shard, place, topic_of
 
 
 def test_shards_respect_the_args_limit() -> None:
@@ -89,3 +89,32 @@ def test_configured_symbols_split_by_market() -> None:
     settings = Settings(bybit_symbols="btcusdt, BTCUSD ,ETHUSDH26,SOLPERP")
     assert fixed_symbols(settings) == {"linear": ["BTCUSDT", "SOLPERP"], "inverse": ["BTCUSD", "ETHUSDH26"]}
     assert fixed_symbols(Settings()) is None
+
+
+def test_removing_topics_frees_room_and_marks_the_shard_changed() -> None:
+    """A delisting frees its characters (a later listing fits again) and bumps the shard's version."""
+    four = [topic_of(f"S{i:03d}USDT") for i in range(4)]
+    limit = len(msgspec.json.encode(four))  # exactly four such topics fit
+    shards: list[Shard] = []
+    place(shards, four, limit=limit)
+    (full,) = shards
+    assert not full.fits(topic_of("S004USDT"))
+    version = full.version
+    assert full.remove({topic_of("S001USDT"), topic_of("NOTHEREUSDT")}) == [topic_of("S001USDT")]
+    assert full.version == version + 1
+    assert full.topics == [topic_of("S000USDT"), topic_of("S002USDT"), topic_of("S003USDT")]
+    assert full.remove({topic_of("NOTHEREUSDT")}) == []
+    assert full.version == version + 1  # nothing held, nothing changed
+    place(shards, [topic_of("S004USDT")], limit=limit)
+    assert len(shards) == 1  # the freed room took it
+
+
+def test_forgotten_topics_are_neither_acked_nor_retried() -> None:
+    acks = Acks(batch=10, prefix="t.")
+    acks.requests(["a", "b", "c"])
+    acks.on_reply("t.1", False, "error:handler not found,topic:b")
+    acks.requests(["d"])
+    acks.forget(["b", "d"])
+    acks.on_reply("t.2", True, "")
+    assert acks.acked == set()  # the reply to the request of "d" no longer acknowledges it
+    assert acks.failed == {"a": "error:handler not found,topic:b", "c": "error:handler not found,topic:b"}

@@ -190,6 +190,12 @@ class Simulator:
         self.hub.universe.add(feed, instrument)
         self.hub.changed()
 
+    def remove_instrument(self, feed: Feed, symbol: str) -> None:
+        """Delist ``symbol`` from ``feed`` now: REST no longer shows it and subscribing its topics fails
+        (existing subscriptions stay until unsubscribed, as on the exchange)."""
+        self.hub.universe.remove(feed, symbol)
+        self.hub.changed()
+
     # --- input ----------------------------------------------------------------------------------
     def emit(self, records: Iterable[TruthRecord]) -> int:
         """Feed truth records through the exchange rules now; returns how many were accepted.

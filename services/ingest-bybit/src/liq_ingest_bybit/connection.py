@@ -25,7 +25,7 @@ from liq_common.ingest.health import SlotHealth
 from liq_common.ingest.metrics import FeedMetrics
 from liq_common.observability import Health
 from liq_ingest_bybit.subscriptions import Acks, Shard
-from liq_ingest_bybit.wire import ping_request
+from liq_ingest_bybit.wire import ping_request, unsubscribe_request
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +59,11 @@ class Link:
         self.on_failed = on_failed
         self.pong = asyncio.Event()
         self.drop_reason: str | None = None
-        self.subscribed_count = 0
+        self.requested: set[str] = set()
+        """Topics this connection asked for and has not unsubscribed."""
+        self.shard_version = -1
+        """The shard version ``requested`` was last brought in line with."""
+        self.unsubscribes = 0
 
     def on_reply(self, req_id: str, success: bool, ret_msg: str) -> None:
         """Record a subscribe reply; failed topics are counted and retried later."""
@@ -152,7 +156,7 @@ class BybitConnection:
         pong_due: float | None = None
         try:
             while True:
-                await self._subscribe_new(link)
+                await self._sync_topics(link)
                 now = time.monotonic()
                 if pong_due is None and now >= next_ping:
                     link.pong.clear()
@@ -177,11 +181,23 @@ class BybitConnection:
         except ConnectionClosed:
             return
 
-    async def _subscribe_new(self, link: Link) -> None:
-        """Subscribe the shard's topics this connection has not requested yet (all of them at first)."""
-        topics = self.shard.topics
-        if link.subscribed_count < len(topics):
-            new = topics[link.subscribed_count :]
-            link.subscribed_count = len(topics)
+    async def _sync_topics(self, link: Link) -> None:
+        """Bring the connection in line with its shard: subscribe new topics (all of them at first),
+        unsubscribe delisted ones. Only looks when the shard changed."""
+        shard = self.shard
+        if link.shard_version == shard.version:
+            return
+        link.shard_version = shard.version
+        wanted = shard.topics
+        new = [t for t in wanted if t not in link.requested]
+        gone = sorted(link.requested.difference(wanted))
+        if new:
+            link.requested.update(new)
             for frame in link.acks.requests(new):
                 await link.ws.send(frame)
+        if gone:
+            link.requested.difference_update(gone)
+            link.acks.forget(gone)
+            link.unsubscribes += 1
+            await link.ws.send(unsubscribe_request(f"{link.acks.prefix}u{link.unsubscribes}", gone))
+            self._log.info("topics_unsubscribed", topics=gone[:5], count=len(gone))

@@ -3,8 +3,8 @@
 Every frame of every connection goes through :meth:`BybitFeed.on_frame`, the one place that catches
 bad input: a frame that does not decode, or carries an impossible liquidation, is counted and skipped,
 and the next frame is handled as if nothing happened. The symbol list is refreshed every
-``instruments_refresh`` seconds and new listings are subscribed on a running connection (or a new
-one when the 21,000-character limit is reached), without a restart.
+``instruments_refresh`` seconds: delisted symbols are unsubscribed, new listings are subscribed on a running
+connection (or a new one when the 21,000-character limit is reached), without a restart.
 """
 
 from __future__ import annotations
@@ -159,6 +159,13 @@ class BybitFeed:
             self._log.warning("instruments_unavailable", error=str(exc))
             return False
         self.listings += 1
+        listed = {topic_of(s) for s in symbols}
+        gone = self.topics - listed
+        if gone:  # delisted (or no longer Trading): each connection unsubscribes its share
+            self.topics -= gone
+            for shard in self.shards:
+                shard.remove(gone)
+            self._log.info("topics_removed", count=len(gone), topics=sorted(gone)[:5], total=len(self.topics))
         new = [topic_of(s) for s in symbols if topic_of(s) not in self.topics]
         if new:
             self.topics.update(new)
@@ -214,6 +221,9 @@ class BybitFeed:
         elif frame.op in ("ping", "pong", "subscribe"):
             if link is not None:
                 await self._reply(frame.op, frame.req_id, bool(frame.success), frame.ret_msg, recv_ts, link)
+        elif frame.op == "unsubscribe":
+            if not frame.success:  # the topics are forgotten either way: nothing is retried
+                self._log.warning("unsubscribe_failed", ret_msg=frame.ret_msg)
         elif frame.topic is not None:
             self.ignored += 1
         else:

@@ -3,6 +3,9 @@
 * One ``allLiquidation.{symbol}`` topic per symbol (no all-market topic, exchange-feeds.md §3.2).
 * One public connection may hold at most 21,000 characters of ``args`` (§3.4), so topics are packed
   into :class:`Shard` s, one connection each; new listings go to a shard with room, or a new one.
+* A delisted symbol's topic leaves its shard; the connection unsubscribes it (§3.4 "unsubscribe") and a
+  reconnect does not ask for it again: subscribing a topic the exchange no longer knows is answered with
+  ``handler not found`` (§3.2, reported to starve the connection's other topics) and would be retried.
 * Every request carries a ``req_id``; its reply says success or failure. Replies without our
   ``req_id`` (the server echoes an empty one) are matched to the oldest request, since a connection
   answers in order. A failed request, or one not answered within the ack timeout, puts all its topics
@@ -32,6 +35,8 @@ class Shard:
         self.index = index
         self.limit = limit
         self.topics: list[str] = []
+        self.version = 0
+        """Bumped on every change of ``topics``: a connection re-reads them only when it moved."""
         self._chars = 2  # the brackets of an empty array
 
     def fits(self, topic: str) -> bool:
@@ -42,6 +47,16 @@ class Shard:
         """Add ``topic`` (the caller checked :meth:`fits`)."""
         self._chars += args_chars([topic]) - 2 + (1 if self.topics else 0)
         self.topics.append(topic)
+        self.version += 1
+
+    def remove(self, topics: set[str]) -> list[str]:
+        """Drop ``topics`` this shard holds (a delisting); returns those it held. Room is freed for new ones."""
+        held = [t for t in self.topics if t in topics]
+        if held:
+            self.topics = [t for t in self.topics if t not in topics]
+            self._chars = args_chars(self.topics)
+            self.version += 1
+        return held
 
 
 def place(shards: list[Shard], topics: list[str], limit: int = ARGS_LIMIT) -> dict[int, list[str]]:
@@ -128,6 +143,14 @@ class Acks:
                 self.failed[topic] = "no reply"
                 topics.append(topic)
         return topics
+
+    def forget(self, topics: list[str]) -> None:
+        """Stop tracking ``topics`` (unsubscribed): no longer acknowledged, never retried."""
+        for topic in topics:
+            self.acked.discard(topic)
+            self.failed.pop(topic, None)
+        for request in self.pending.values():
+            request.topics = [t for t in request.topics if t not in topics]
 
     def take_retries(self) -> list[bytes]:
         """Subscribe frames re-sending every failed topic, one per request."""

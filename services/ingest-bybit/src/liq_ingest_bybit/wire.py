@@ -96,6 +96,11 @@ def subscribe_request(req_id: str, topics: list[str]) -> bytes:
     return msgspec.json.encode({"req_id": req_id, "op": "subscribe", "args": topics})
 
 
+def unsubscribe_request(req_id: str, topics: list[str]) -> bytes:
+    """An unsubscribe request ``{"req_id": ..., "op": "unsubscribe", "args": [...]}`` (§3.4)."""
+    return msgspec.json.encode({"req_id": req_id, "op": "unsubscribe", "args": topics})
+
+
 def ping_request(req_id: str) -> bytes:
     """The application heartbeat ``{"req_id": ..., "op": "ping"}`` (§3.4: every 20 s)."""
     return msgspec.json.encode({"req_id": req_id, "op": "ping"})
