@@ -210,3 +210,31 @@ def test_a_cascade_adopted_without_replayed_events_closes_instead_of_crashing() 
     assert engine.reconcile([], {opened.cascade_id: opened}) == []
     later = engine.advance_to(opened.window_end + 10 * MIN)
     assert [(s.cascade_id, s.status, s.seq) for s in later] == [(opened.cascade_id, "close", opened.seq + 1)]
+
+
+def test_an_open_cascade_is_not_rescored_while_its_window_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10 ms ticks evaluate an open cascade 100 times a second; the window profile is recomputed only when
+    an event entered, left, or stopped being recent (the score depends on nothing else)."""
+    from liq_detector.window import AssetWindow
+
+    events = btc_crash().sorted()
+    counts = {"scored": 0, "profiled": 0}
+    score, profile = Engine._score, AssetWindow.profile
+
+    def counting_score(self: Engine, *args: object) -> None:
+        counts["scored"] += 1
+        score(self, *args)  # type: ignore[arg-type]
+
+    def counting_profile(self: AssetWindow, recent_since: int) -> object:
+        counts["profiled"] += 1
+        return profile(self, recent_since)
+
+    monkeypatch.setattr(Engine, "_score", counting_score)
+    monkeypatch.setattr(AssetWindow, "profile", counting_profile)
+    states = run(events, EngineConfig(tick_ms=10, lateness_ms=0))
+    assert states[0].status == "open"
+    assert states[-1].status == "close"
+    in_window = sum(1 for e in events if e.ts >= states[0].window_start)
+    assert counts["scored"] > 5_000  # every 10 ms tick of the open cascade
+    assert counts["profiled"] <= 3 * in_window + 10  # each event enters, turns old and leaves once
+    assert counts["profiled"] < counts["scored"] / 4

@@ -66,6 +66,9 @@ class CascadeBuilder:
         self.published_score = 0.0
         self.published_usd = 0.0
         self.quiet_since: int | None = None
+        # the engine's scoring cache: numbering of the first recent window event, and the last scored state
+        self.recent_at = 0
+        self.scored_key: tuple[int, int, int] | None = None
 
     def add(self, ts: int, ev: Liquidation) -> None:
         """Count one liquidation (``ts`` is its effective event time, clamped if it came late)."""

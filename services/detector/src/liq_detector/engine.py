@@ -253,7 +253,22 @@ class Engine:
         self._emit(c, "open", end, out)
 
     def _score(self, a: AssetWindow, c: CascadeBuilder, end: int) -> None:
-        p = a.profile(end - self.cfg.accel_ms)
+        since = end - self.cfg.accel_ms
+        # The score depends only on the window's events, which of them are recent (ts >= since) and the
+        # cascade's totals (which change only with new window events). Window events are in ts order, so
+        # (first, end, first recent) numbers identify all three; at most ticks of an open cascade nothing
+        # moved and the profile scan is skipped.
+        events, first = a.events, a.evicted
+        stop = first + len(events)
+        recent = max(c.recent_at, first)
+        while recent < stop and events[recent - first][0] < since:
+            recent += 1
+        c.recent_at = recent
+        key = (first, stop, recent)
+        if key == c.scored_key:
+            return
+        c.scored_key = key
+        p = a.profile(since)
         factors = risk.score(risk.measure(self.cfg, p, c, self.rule(a.base).full_move_pct))
         value = risk.total(factors)
         if value > c.score:

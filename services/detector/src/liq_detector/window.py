@@ -58,6 +58,7 @@ class AssetWindow:
         "base",
         "cascade",
         "events",
+        "evicted",
         "first_minute",
         "floor",
         "frozen_through",
@@ -78,6 +79,9 @@ class AssetWindow:
         self.base = base
         self.pending: list[Rec] = []
         self.events: deque[Rec] = deque()
+        self.evicted = 0
+        """Records :meth:`evict` dropped so far: ``evicted + i`` numbers ``events[i]`` while a cascade is open
+        (the only time it is read: the engine's scoring cache; :meth:`add_quiet` runs only when none is)."""
         self.seen: set[str] = set()
         self.next_tick = UNSET  # start of the first tick not yet evaluated
         self.long_usd = 0.0
@@ -229,6 +233,7 @@ class AssetWindow:
         events, seen = self.events, self.seen
         while events and events[0][0] < before:
             _, eid, usd, is_long, _, _ = events.popleft()
+            self.evicted += 1
             seen.discard(eid)
             if is_long:
                 self.long_usd -= usd
