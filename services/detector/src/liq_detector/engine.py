@@ -81,6 +81,7 @@ class Engine:
                 or ring.market is not ev.market
             ):
                 ring = a.ring = rings.create((ev.exchange, ev.market, ev.symbol))
+                a.feeds.add(ring.feed)
             data, pos = ring.data, ring.pos  # SymbolRing.push, inlined: it runs once per event
             data[pos] = ts
             data[pos + 1] = price
@@ -297,6 +298,11 @@ class Engine:
         if a is None:
             a = self.assets[base] = AssetWindow(base)
         return a
+
+    def feeds(self, base: str) -> set[str]:
+        """Feeds (``exchange:market``) that have carried ``base`` (empty for an unknown asset)."""
+        a = self.assets.get(base)
+        return a.feeds if a is not None else set()
 
     def watch(self, base: str) -> None:
         """Evaluate ``base`` on every watermark move (it has pending events or an open cascade)."""

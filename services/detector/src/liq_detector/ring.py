@@ -30,11 +30,12 @@ class SymbolRing:
     memoryview of the array: storing a number through it costs a third less than through the array.
     """
 
-    __slots__ = ("data", "exchange", "full", "market", "pos", "size", "symbol")
+    __slots__ = ("data", "exchange", "feed", "full", "market", "pos", "size", "symbol")
 
     def __init__(self, size: int, exchange: str = "", market: str = "", symbol: str = "") -> None:
         self.size = size
         self.exchange, self.market, self.symbol = exchange, market, symbol
+        self.feed = f"{exchange}:{market}"
         self.data = cast(Doubles, memoryview(array("d", bytes(24 * size))))
         self.pos = 0
         self.full = False

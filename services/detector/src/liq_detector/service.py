@@ -113,7 +113,6 @@ class Detector:
             block_ms=500,
         )
         self.timeline = FeedTimeline(keep_ms=settings.rebuild_max_ms + settings.window_ms)
-        self.feeds_by_base: dict[str, set[str]] = {}
         self._feed_cursor: str | None = None
         self.processed = 0
         self.published = 0
@@ -159,7 +158,6 @@ class Detector:
     async def handle(self, batch: Sequence[tuple[bytes, Liquidation]]) -> None:
         """Consumer handler: one batch through the engine, states to the producer, dashboard coalesced."""
         events = [ev for _, ev in batch]
-        self._note_feeds(events)
         late, dup = self.engine.late, self.engine.duplicates
         states = self.engine.ingest(events)
         self.dashboard.add(self.engine.accepted)  # duplicates (redeliveries) are not counted twice
@@ -175,11 +173,6 @@ class Detector:
             # or a crash right after the ack would lose them.
             await self.producer.drained()
         await self._flush_dashboard()
-
-    def _note_feeds(self, events: Sequence[Liquidation]) -> None:
-        """Remember which feeds (``exchange:market``) carry each base asset: a cascade's coverage covers them."""
-        for base, exchange, market in {(ev.base, ev.exchange, ev.market) for ev in events}:
-            self.feeds_by_base.setdefault(base, set()).add(f"{exchange}:{market}")
 
     async def _feed_loop(self, stop: asyncio.Event) -> None:
         """Read the feed-status stream every ``feed_refresh_ms`` until ``stop``."""
@@ -222,7 +215,7 @@ class Detector:
             msgspec.structs.replace(
                 s,
                 emitted_ts=now_ms,
-                coverage=cover(self.feeds_by_base.get(s.base, ()), s.window_start, s.window_end),
+                coverage=cover(self.engine.feeds(s.base), s.window_start, s.window_end),
             )
             for s in states
         ]
@@ -335,7 +328,6 @@ class Detector:
         replayed: list[Cascade] = []
         for i in range(0, len(events), READ_CHUNK):
             chunk = events[i : i + READ_CHUNK]
-            self._note_feeds(chunk)
             replayed.extend(self.engine.ingest(chunk))
             self.dashboard.add(self.engine.accepted, write=False)
         self.engine.baseline_updates()  # already saved before the restart

@@ -59,6 +59,7 @@ class AssetWindow:
         "cascade",
         "events",
         "evicted",
+        "feeds",
         "first_minute",
         "floor",
         "frozen_through",
@@ -83,6 +84,8 @@ class AssetWindow:
         """Records :meth:`evict` dropped so far: ``evicted + i`` numbers ``events[i]`` while a cascade is open
         (the only time it is read: the engine's scoring cache; :meth:`add_quiet` runs only when none is)."""
         self.seen: set[str] = set()
+        self.feeds: set[str] = set()
+        """Feeds (``exchange:market``) that carried this asset: a cascade's coverage is reported for them."""
         self.next_tick = UNSET  # start of the first tick not yet evaluated
         self.long_usd = 0.0
         self.short_usd = 0.0
