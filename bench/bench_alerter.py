@@ -18,6 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.alerter fakes
 
+from bench.rows import row
 from tests.alerter.fake_discord import FakeDiscord
 from tests.alerter.fake_telegram import FakeTelegram
 from tests.alerter.harness import BOT_TOKEN, CHAT_ID, WEBHOOK_ID, WEBHOOK_TOKEN, cascade
@@ -33,18 +34,6 @@ from liq_common.streams import connect_redis
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def row(stage: str, metric: str, value: float, unit: str, target: float | None, higher: bool, note: str) -> dict:
-    return {
-        "stage": stage,
-        "metric": metric,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "higher_is_better": higher,
-        "note": note,
-    }
-
-
 def bench_render() -> list[dict]:
     state = cascade(5, "critical", symbols=[f"SYM{i}USDT" for i in range(60)], lower_bound=True)
     n = 2000
@@ -57,8 +46,10 @@ def bench_render() -> list[dict]:
         telegram.text(state)
     t = (time.perf_counter() - started) / n * 1e6
     return [
-        row("alerter", "render_discord_embed", d, "us/state", 1000, False, "60 symbols, escaped, limits checked"),
-        row("alerter", "render_telegram_html", t, "us/state", 1000, False, "60 symbols, HTML-escaped"),
+        row(
+            "alerter", "render_discord_embed", d, "us/state", 1000, "60 symbols, escaped, limits checked", higher=False
+        ),
+        row("alerter", "render_telegram_html", t, "us/state", 1000, "60 symbols, HTML-escaped", higher=False),
     ]
 
 
@@ -100,7 +91,6 @@ async def bench_handler(prefix: str) -> list[dict]:
             states / elapsed,
             "states/s",
             5000,
-            True,
             "3 destinations; one Lua call per batch of 100; cascades are rare, so this is headroom",
         )
     ]
@@ -141,8 +131,16 @@ async def bench_latency(prefix: str) -> list[dict]:
     await fake_t.close()
     ms = sorted(d * 1000 for d in delays)
     return [
-        row("alerter", "stream_to_post_p50", statistics.median(ms), "ms", 250, False, "both platforms, loopback fakes"),
-        row("alerter", "stream_to_post_max", ms[-1], "ms", None, False, "30 cascades; BLOCK_MS=50"),
+        row(
+            "alerter",
+            "stream_to_post_p50",
+            statistics.median(ms),
+            "ms",
+            250,
+            "both platforms, loopback fakes",
+            higher=False,
+        ),
+        row("alerter", "stream_to_post_max", ms[-1], "ms", None, "30 cascades; BLOCK_MS=50", higher=False),
     ]
 
 

@@ -13,12 +13,18 @@ import asyncio
 import io
 import os
 import statistics
+import sys
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.rows when run directly
+
+from bench.rows import row
 
 from liq_cli.dashboard import DashboardReader
 from liq_cli.top import render
@@ -93,34 +99,13 @@ async def bench() -> list[dict[str, Any]]:
             await client.delete(*keys)
         await client.aclose()
     note = f"{ASSETS} assets x 60 minutes, local Redis"
+    cold_ms, warm_ms, draw_ms = cold * 1000, statistics.median(warm) * 1000, statistics.median(draw) * 1000
     return [
-        {
-            "stage": "cli",
-            "metric": "top_refresh_cold_ms",
-            "value": round(cold * 1000, 1),
-            "unit": "ms",
-            "target": None,
-            "higher_is_better": False,
-            "note": note + ", first refresh reads every minute",
-        },
-        {
-            "stage": "cli",
-            "metric": "top_refresh_warm_ms",
-            "value": round(statistics.median(warm) * 1000, 1),
-            "unit": "ms",
-            "target": 100.0,
-            "higher_is_better": False,
-            "note": note + ", median read of 20",
-        },
-        {
-            "stage": "cli",
-            "metric": "top_render_ms",
-            "value": round(statistics.median(draw) * 1000, 1),
-            "unit": "ms",
-            "target": 100.0,
-            "higher_is_better": False,
-            "note": "rich layout to a 200x50 screen, median of 20",
-        },
+        row(
+            "cli", "top_refresh_cold_ms", cold_ms, "ms", None, note + ", first refresh reads every minute", higher=False
+        ),
+        row("cli", "top_refresh_warm_ms", warm_ms, "ms", 100.0, note + ", median read of 20", higher=False),
+        row("cli", "top_render_ms", draw_ms, "ms", 100.0, "rich layout to a 200x50 screen, median of 20", higher=False),
     ]
 
 

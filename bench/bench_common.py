@@ -15,12 +15,18 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import sys
 import time
 import uuid
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import hiredis
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.rows when run directly
+
+from bench.rows import row
 
 from liq_common.codec import LIQUIDATIONS, encode
 from liq_common.consumer import ConsumerRunner
@@ -196,45 +202,48 @@ async def bench() -> list[dict[str, Any]]:
     finally:
         await client.delete(stream, raw_stream, dead)
         await client.aclose()
-    ratio = pub_rate / loop_rate
+    rate = "events/s"
     return [
-        row("redis raw", "XADD, redis-benchmark -c 1 -P 100", server_rate, None, "server limit, same JSON payload"),
-        row("redis raw", "XADD, raw client loop", loop_rate, None, "asyncio socket + hiredis, 1,000 XADD per write"),
-        row("redis raw", "XADD, bare redis-py pipeline loop", raw_rate, None, "redis-py pipeline, 1,000 per execute"),
+        row(
+            "redis raw", "XADD, redis-benchmark -c 1 -P 100", server_rate, rate, None, "server limit, same JSON payload"
+        ),
+        row(
+            "redis raw",
+            "XADD, raw client loop",
+            loop_rate,
+            rate,
+            None,
+            "asyncio socket + hiredis, 1,000 XADD per write",
+        ),
+        row(
+            "redis raw",
+            "XADD, bare redis-py pipeline loop",
+            raw_rate,
+            rate,
+            None,
+            "redis-py pipeline, 1,000 per execute",
+        ),
         row(
             "common",
             "producer publish",
             pub_rate,
+            rate,
             30_000,
             f"encode + buffer + pipelined XADD; {pub_rate / raw_rate:.0%} of the bare redis-py loop, "
             f"{pub_rate / server_rate:.0%} of redis-benchmark"
             if server_rate
             else "",
         ),
-        {
-            **row(
-                "publish",
-                "ratio_to_raw_limit",
-                ratio,
-                0.5,
-                f"producer publish / raw client loop XADD ({pub_rate:,.0f} / {loop_rate:,.0f} events/s)",
-            ),
-            "unit": "x raw",
-        },
-        row("common", "consumer read+decode+ack", cons_rate, 50_000, "COUNT 1000, hiredis, one process"),
+        row(
+            "publish",
+            "ratio_to_raw_limit",
+            pub_rate / loop_rate,
+            "x raw",
+            0.5,
+            f"producer publish / raw client loop XADD ({pub_rate:,.0f} / {loop_rate:,.0f} events/s)",
+        ),
+        row("common", "consumer read+decode+ack", cons_rate, rate, 50_000, "COUNT 1000, hiredis, one process"),
     ]
-
-
-def row(stage: str, metric: str, value: float, target: float | None, note: str) -> dict[str, Any]:
-    return {
-        "stage": stage,
-        "metric": metric,
-        "value": value,
-        "unit": "events/s",
-        "target": target,
-        "higher_is_better": True,
-        "note": note,
-    }
 
 
 def run() -> list[dict[str, Any]]:

@@ -26,10 +26,16 @@ import time
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
+from typing import Any
 
 import psutil
 import redis.asyncio as aioredis
 import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.rows when run directly
+
+from bench.rows import row
 
 from liq_common.codec import LIQUIDATIONS, encode
 from liq_common.consumer import ConsumerRunner
@@ -215,49 +221,46 @@ def _rates(passes: list[dict[str, float]], key: str) -> str:
     return ", ".join(f"{p[key]:,.0f}" for p in passes)
 
 
-def _throughput_rows(n: int, symbols: int, zipf: float, target: float | None, what: str) -> list[dict[str, object]]:
+def _throughput_rows(n: int, symbols: int, zipf: float, target: float | None, what: str) -> list[dict[str, Any]]:
     # The service runs on uvloop too (liq_common.runtime).
     passes = [uvloop.run(throughput(n, symbols, zipf)) for _ in range(PASSES)]
     paired = sorted(p["events_s"] / p["raw_events_s"] for p in passes)
     share = paired[len(paired) // 2]
     r = {**max(passes, key=lambda p: p["events_s"]), "raw_events_s": max(p["raw_events_s"] for p in passes)}
-    detector = {
-        "stage": "detector",
-        "metric": f"end_to_end_events_per_s_{what}",
-        "value": round(r["events_s"]),
-        "unit": "events/s",
-        "target": target,
-        "higher_is_better": True,
-        "note": f"{n} events, {symbols} bases ({'Zipf s=' + str(zipf) if zipf else 'uniform'}), XREADGROUP + engine "
-        f"+ dashboard + XACK in one process: {r['seconds']:.2f} s wall, {r['cpu_s']:.2f} s CPU "
-        f"({n / r['cpu_s']:,.0f} events per CPU-second); {r['published']} cascade states; "
-        f"best of {PASSES} passes ({_rates(passes, 'events_s')})",
-    }
-    raw = {
-        "stage": "detector",
-        "metric": "raw_consumer_events_per_s",
-        "value": round(r["raw_events_s"]),
-        "unit": "events/s",
-        "target": None,
-        "higher_is_better": True,
-        "note": f"raw limit in the same run: ConsumerRunner with a no-op handler over a fresh stream of the same "
+    mix = f"Zipf s={zipf}" if zipf else "uniform"
+    detector = row(
+        "detector",
+        f"end_to_end_events_per_s_{what}",
+        r["events_s"],
+        "events/s",
+        target,
+        f"{n} events, {symbols} bases ({mix}), XREADGROUP + engine + dashboard + XACK in one process: "
+        f"{r['seconds']:.2f} s wall, {r['cpu_s']:.2f} s CPU ({n / r['cpu_s']:,.0f} events per CPU-second); "
+        f"{r['published']} cascade states; best of {PASSES} passes ({_rates(passes, 'events_s')})",
+    )
+    raw = row(
+        "detector",
+        "raw_consumer_events_per_s",
+        r["raw_events_s"],
+        "events/s",
+        None,
+        f"raw limit in the same run: ConsumerRunner with a no-op handler over a fresh stream of the same "
         f"{n} entries, COUNT {r['batch_size']} (the detector's BATCH_SIZE), decode + XACK; best of {PASSES} passes "
         f"({_rates(passes, 'raw_events_s')})",
-    }
-    ratio = {
-        "stage": "detector",
-        "metric": "ratio_to_raw_limit",
-        "value": round(share, 3),
-        "unit": "x raw",
-        "target": 0.5,
-        "higher_is_better": True,
-        "note": f"detector / raw consumer loop, worst-case mix: median of {PASSES} paired passes "
+    )
+    ratio = row(
+        "detector",
+        "ratio_to_raw_limit",
+        share,
+        "x raw",
+        0.5,
+        f"detector / raw consumer loop, worst-case mix: median of {PASSES} paired passes "
         f"({', '.join(f'{x:.2f}' for x in paired)})",
-    }
+    )
     return [detector, raw, ratio]
 
 
-def run() -> list[dict[str, object]]:
+def run() -> list[dict[str, Any]]:
     """Benchmark rows for ``make bench``."""
     n = int(os.environ.get("BENCH_DETECTOR_EVENTS", "150000"))
     configure_logging("bench", "warning", "json")  # keep cascade log lines out of the benchmark output
@@ -268,15 +271,15 @@ def run() -> list[dict[str, object]]:
     )
     mem = json.loads(child.stdout.strip().splitlines()[-1])
     rows.append(
-        {
-            "stage": "detector",
-            "metric": "rss_full_rings",
-            "value": round(mem["rss_mb"], 1),
-            "unit": "MB",
-            "target": 300.0,
-            "higher_is_better": False,
-            "note": f"{mem['full_rings']} symbols with a full 1,000-event ring; {mem['window_events']} in windows",
-        }
+        row(
+            "detector",
+            "rss_full_rings",
+            mem["rss_mb"],
+            "MB",
+            300.0,
+            f"{mem['full_rings']} symbols with a full 1,000-event ring; {mem['window_events']} in windows",
+            higher=False,
+        )
     )
     return rows
 

@@ -60,6 +60,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.e2e.processes (the child-process launcher) and bench modules
 
+from bench import rows  # noqa: E402
+from tests.e2e.pipeline import sim_env  # noqa: E402
 from tests.e2e.processes import ServiceProcess  # noqa: E402
 
 from liq_common.codec import CASCADES  # noqa: E402
@@ -297,13 +299,7 @@ async def measure(url: str, prefix: str, logdir: Path) -> dict[str, Any]:
             "DEAD_STREAM": f"{prefix}liq:dead",
             "FEED_STATUS_STREAM": f"{prefix}liq:feed",
             "DASH_PREFIX": f"{prefix}dash:",
-            "BINANCE_USDM_WS_URL": f"{sim.binance_usdm_ws}/market/stream?streams=!forceOrder@arr",
-            "BINANCE_COINM_WS_URL": f"{sim.binance_coinm_ws}/stream?streams=!forceOrder@arr",
-            "BINANCE_USDM_REST_URL": sim.binance_usdm_rest,
-            "BINANCE_COINM_REST_URL": sim.binance_coinm_rest,
-            "BYBIT_LINEAR_WS_URL": f"{sim.bybit_ws}/v5/public/linear",
-            "BYBIT_INVERSE_WS_URL": f"{sim.bybit_ws}/v5/public/inverse",
-            "BYBIT_REST_URL": sim.bybit_rest,
+            **sim_env(sim),
             "TICK_MS": TICK_MS,
             "LATENESS_MS": LATENESS_MS,
             "LOG_LEVEL": "warning",
@@ -402,15 +398,8 @@ async def measure(url: str, prefix: str, logdir: Path) -> dict[str, Any]:
 
 
 def row(metric: str, value: float, unit: str, target: float | None, note: str, higher: bool) -> dict[str, Any]:
-    return {
-        "stage": "end-to-end",
-        "metric": metric,
-        "value": round(value, 3),
-        "unit": unit,
-        "target": target,
-        "higher_is_better": higher,
-        "note": note,
-    }
+    """A row of this stage (``end-to-end``)."""
+    return rows.row("end-to-end", metric, value, unit, target, note, higher=higher)
 
 
 async def main() -> list[dict[str, Any]]:

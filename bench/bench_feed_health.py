@@ -18,6 +18,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.rows import row
+
 from liq_common.codec import to_fields
 from liq_common.events import FeedStatus, Liquidation, make_event_id
 from liq_common.ingest.activity import MarketActivity
@@ -32,13 +34,6 @@ FORCE_ORDER = (
     b'"T":1767225600100}}}'
 )
 MARKER = b"markPrice"
-
-
-def _row(stage: str, metric: str, value: float, unit: str, target: float | None, note: str) -> dict[str, Any]:
-    return {
-        "stage": stage, "metric": metric, "value": round(value, 3), "unit": unit, "target": target,
-        "higher_is_better": False, "note": note,
-    }  # fmt: skip
 
 
 def hot_path(n: int = 1_000_000) -> list[dict[str, Any]]:
@@ -56,7 +51,7 @@ def hot_path(n: int = 1_000_000) -> list[dict[str, Any]]:
         slot.data(i, liquidation=True)
     per_frame = (time.perf_counter() - started - empty) / n * 1e9
     note = "marker check + SlotHealth.data per liquidation frame, loop overhead subtracted"
-    return [_row("feed_health", "hot_path_per_frame", per_frame, "ns", 500.0, note)]
+    return [row("feed_health", "hot_path_per_frame", per_frame, "ns", 500.0, note, higher=False)]
 
 
 def coverage(feeds: int = 4, outages: int = 200, n: int = 20_000) -> list[dict[str, Any]]:
@@ -71,7 +66,17 @@ def coverage(feeds: int = 4, outages: int = 200, n: int = 20_000) -> list[dict[s
     for i in range(n):
         timeline.coverage(names, i * 50, i * 50 + 60_000)
     per = (time.perf_counter() - started) / n * 1e6
-    return [_row("feed_health", "coverage_per_cascade_state", per, "us", 1000.0, f"{feeds} feeds x {outages} outages")]
+    return [
+        row(
+            "feed_health",
+            "coverage_per_cascade_state",
+            per,
+            "us",
+            1000.0,
+            f"{feeds} feeds x {outages} outages",
+            higher=False,
+        )
+    ]
 
 
 async def probe(entries: int = 2_000, rounds: int = 20) -> list[dict[str, Any]]:
@@ -100,7 +105,15 @@ async def probe(entries: int = 2_000, rounds: int = 20) -> list[dict[str, Any]]:
         await client.delete(stream)
         await client.aclose()
     return [
-        _row("feed_health", "activity_probe", per, "ms", 50.0, f"XREVRANGE + decode of {entries} events, every 5 s")
+        row(
+            "feed_health",
+            "activity_probe",
+            per,
+            "ms",
+            50.0,
+            f"XREVRANGE + decode of {entries} events, every 5 s",
+            higher=False,
+        )
     ]
 
 

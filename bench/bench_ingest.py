@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx
 import msgspec
 import psutil
+from bench.rows import row
 
 from liq_common.streams import connect_redis
 from liq_ingest_binance.instruments import Instruments, Meta
@@ -68,13 +69,6 @@ def _bybit_frames(n: int, per_push: int = 3) -> list[bytes]:
             msgspec.json.encode({"topic": f"allLiquidation.{symbol}", "type": "snapshot", "ts": 0, "data": data})
         )
     return out
-
-
-def _row(stage: str, metric: str, value: float, unit: str, target: float | None, note: str) -> dict[str, Any]:
-    return {
-        "stage": stage, "metric": metric, "value": round(value, 1), "unit": unit,
-        "target": target, "higher_is_better": True, "note": note,
-    }  # fmt: skip
 
 
 def _rate(count: int, fn: Any, frames: list[bytes]) -> float:
@@ -123,15 +117,15 @@ def bench_parse() -> list[dict[str, Any]]:
     y_rate, y_raw = _rate(yliqs, bybit_path, yframes), _rate(yliqs, stdlib, yframes)
     b_generic, y_generic = _rate(len(bframes), generic, bframes), _rate(yliqs, generic, yframes)
     return [
-        _row("binance", "parse_normalise", b_rate, "frames/s", 300_000,
+        row("binance", "parse_normalise", b_rate, "frames/s", 300_000,
              "typed decode + Decimal + event id + Liquidation, combined envelope; per CPU-second, best of 5"),
-        _row("binance", "stdlib_json_loads", b_raw, "frames/s", None,
+        row("binance", "stdlib_json_loads", b_raw, "frames/s", None,
              f"json.loads alone on the same frames, no normalisation (raw limit); untyped msgspec.json.decode "
              f"{b_generic:,.0f}/s"),
         _ratio("binance", b_rate, b_raw),
-        _row("bybit", "parse_normalise", y_rate, "liquidations/s", 300_000,
+        row("bybit", "parse_normalise", y_rate, "liquidations/s", 300_000,
              "3 liquidations per push, msgspec typed decode + normalise; per CPU-second of one process, best of 5"),
-        _row("bybit", "stdlib_json_loads", y_raw, "liquidations/s", None,
+        row("bybit", "stdlib_json_loads", y_raw, "liquidations/s", None,
              f"json.loads alone on the same pushes (raw limit); untyped msgspec.json.decode {y_generic:,.0f}/s"),
         _ratio("bybit", y_rate, y_raw),
     ]  # fmt: skip
@@ -139,11 +133,8 @@ def bench_parse() -> list[dict[str, Any]]:
 
 def _ratio(exchange: str, rate: float, raw: float) -> dict[str, Any]:
     """The parse stage's ratio to its raw limit: decoding the same frames with json.loads, nothing else."""
-    return {
-        **_row("parse", f"{exchange}_ratio_to_raw_limit", rate / raw, "x raw", 0.5,
-               f"{exchange} parse + normalise / json.loads of the same frames ({rate:,.0f} / {raw:,.0f} per s)"),
-        "value": round(rate / raw, 3),
-    }  # fmt: skip
+    note = f"{exchange} parse + normalise / json.loads of the same frames ({rate:,.0f} / {raw:,.0f} per s)"
+    return row("parse", f"{exchange}_ratio_to_raw_limit", rate / raw, "x raw", 0.5, note)
 
 
 def _env(extra: dict[str, str], stream: str) -> dict[str, str]:
@@ -241,7 +232,7 @@ def bench_end_to_end() -> list[dict[str, Any]]:
     rows = []
     for exchange in ("binance", "bybit"):
         rate, note = _uvloop(_end_to_end(exchange, E2E_EVENTS))
-        rows.append(_row(exchange, "end_to_end", rate, "events/s", 20_000, note))
+        rows.append(row(exchange, "end_to_end", rate, "events/s", 20_000, note))
     return rows
 
 

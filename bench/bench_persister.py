@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from prometheus_client import REGISTRY
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.rows when run directly
+
+from bench.rows import row
 
 from liq_common.codec import encode
 from liq_common.events import Exchange, Liquidation, Market, PositionSide, make_event_id
@@ -235,7 +240,7 @@ async def end_to_end(url: str, redis_url: str, events: list[Liquidation]) -> flo
         labels = {"stream": settings.events_stream, "group": "persister", "outcome": "acked"}
         ctx = ServiceContext(service="persister", stop=asyncio.Event(), health=Health(), metrics_port=0)
         started = time.perf_counter()
-        task = asyncio.create_task(service.run(settings, ctx))
+        task = asyncio.create_task(service.run(settings, ctx, client))
         while (REGISTRY.get_sample_value("liq_consumer_entries_total", labels) or 0) < len(events):
             if task.done():
                 task.result()
@@ -250,19 +255,6 @@ async def end_to_end(url: str, redis_url: str, events: list[Liquidation]) -> flo
         if keys:
             await client.delete(*keys)
         await client.aclose()
-
-
-def row(stage: str, metric: str, value: float, unit: str, target: float | None, note: str) -> dict[str, Any]:
-    """One result row in the format ``make bench`` collects."""
-    return {
-        "stage": stage,
-        "metric": metric,
-        "value": round(value, 1),
-        "unit": unit,
-        "target": target,
-        "higher_is_better": True,
-        "note": note,
-    }
 
 
 async def main() -> list[dict[str, Any]]:
@@ -306,18 +298,15 @@ async def main() -> list[dict[str, Any]]:
             TARGET,
             f"COPY -> TEMP stage -> INSERT ON CONFLICT DO NOTHING; {setup}; {idem_rate / raw_rate:.0%} of raw COPY",
         ),
-        {
-            **row(
-                "persister",
-                "ratio_to_raw_limit",
-                idem_rate / raw_rate,
-                "x raw",
-                0.5,
-                f"idempotent write path / raw binary COPY, same rows and connections ({idem_rate:,.0f} / "
-                f"{raw_rate:,.0f} rows/s)",
-            ),
-            "value": round(idem_rate / raw_rate, 3),
-        },
+        row(
+            "persister",
+            "ratio_to_raw_limit",
+            idem_rate / raw_rate,
+            "x raw",
+            0.5,
+            f"idempotent write path / raw binary COPY, same rows and connections ({idem_rate:,.0f} / "
+            f"{raw_rate:,.0f} rows/s)",
+        ),
         row(
             "persister",
             "idempotent_replay_rows_per_s",
@@ -339,12 +328,16 @@ async def main() -> list[dict[str, Any]]:
         if measure.cpu is not None:
             per_row = measure.cpu / ROWS * 1e6
             rows.append(
-                {
-                    **row("persister", f"{name}_cpu_us_per_row", per_row, "us/row", None, ""),
-                    "higher_is_better": False,
-                    "note": "CPU of client + PostgreSQL backends per row (independent of other load); "
+                row(
+                    "persister",
+                    f"{name}_cpu_us_per_row",
+                    per_row,
+                    "us/row",
+                    None,
+                    "CPU of client + PostgreSQL backends per row (independent of other load); "
                     f"2 idle cores would sustain ~{2e6 / per_row:,.0f} rows/s",
-                }
+                    higher=False,
+                )
             )
     return rows
 

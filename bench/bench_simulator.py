@@ -23,7 +23,12 @@ import sys
 import time
 from collections.abc import Coroutine, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.rows when run directly
+
+from bench.rows import row
 
 from liq_exchange_sim import SimConfig, Simulator, SyntheticConfig, TruthRecord, Universe, generate
 from liq_exchange_sim.scenarios.runner import run_records
@@ -180,24 +185,19 @@ def _generator_rate() -> tuple[float, str]:
 
 def run() -> list[dict[str, Any]]:
     """Measure and return the benchmark rows."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for feed, metric in (("binance", "binance_usdm_frames_per_s"), ("bybit", "bybit_linear_frames_per_s")):
         rate, note = _median_of_runs(_frames_per_second, feed)
         raw, raw_note = _median_of_runs(_raw_frames_per_second, feed)
         rows += [
-            {"stage": "exchange-sim", "metric": metric, "value": round(rate, 1), "unit": "frames/s",
-             "target": TARGET, "higher_is_better": True, "note": note},
-            {"stage": "exchange-sim", "metric": f"{feed}_raw_websocket_frames_per_s", "value": round(raw, 1),
-             "unit": "frames/s", "target": None, "higher_is_better": True, "note": f"bare batched writer; {raw_note}"},
-            {"stage": "simulator", "metric": f"{feed}_ratio_to_raw_limit", "value": round(rate / raw, 3),
-             "unit": "x raw", "target": 0.5, "higher_is_better": True,
-             "note": f"simulator / bare websockets writer ({rate:,.0f} / {raw:,.0f} frames/s)"},
+            row("exchange-sim", metric, rate, "frames/s", TARGET, note),
+            row("exchange-sim", f"{feed}_raw_websocket_frames_per_s", raw, "frames/s", None,
+                f"bare batched writer; {raw_note}"),
+            row("simulator", f"{feed}_ratio_to_raw_limit", rate / raw, "x raw", 0.5,
+                f"simulator / bare websockets writer ({rate:,.0f} / {raw:,.0f} frames/s)"),
         ]  # fmt: skip
     rate, note = _generator_rate()
-    rows.append(
-        {"stage": "exchange-sim", "metric": "synthetic_records_per_s", "value": round(rate, 1), "unit": "records/s",
-         "target": None, "higher_is_better": True, "note": note}
-    )  # fmt: skip
+    rows.append(row("exchange-sim", "synthetic_records_per_s", rate, "records/s", None, note))
     return rows
 
 

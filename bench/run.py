@@ -1,11 +1,12 @@
 """`make bench`: run every bench/bench_*.py, print one table, write bench-results.json.
 
 Each benchmark module exposes ``run() -> list[dict]`` with rows
-``{"stage", "metric", "value", "unit", "target", "higher_is_better", "note"}``. Rows whose metric ends in
-``ratio_to_raw_limit`` (a stage's saturated rate over its raw limit measured in the same run: parse vs
-json.loads, publish vs a raw client XADD loop, detector vs the bare consumer loop, persister vs raw binary
-COPY, simulator vs a bare websockets writer) are repeated in a summary after the table. A module that fails is
-reported as a failed row and the others still run. ``BENCH_ONLY=name1,name2`` limits the modules.
+``{"stage", "metric", "value", "unit", "target", "higher_is_better", "note"}`` (built by ``bench/rows.py``).
+Rows whose metric ends in ``ratio_to_raw_limit`` (a stage's saturated rate over its raw limit measured in
+the same run: parse vs json.loads, publish vs a raw client XADD loop, detector vs the bare consumer loop,
+persister vs raw binary COPY, simulator vs a bare websockets writer) are repeated in a summary after the
+table. A module that fails is reported as a failed row and the others still run. ``BENCH_ONLY=name1,name2``
+limits the modules.
 """
 
 from __future__ import annotations

@@ -34,6 +34,21 @@ def shows(fake_d: FakeDiscord, fake_t: FakeTelegram, index: int, text: str) -> b
     return len(d) > index and len(t) > index and text in discord_text(d[index]) and text in t[index].current
 
 
+async def escalate_and_close(
+    redis: aioredis.Redis, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram, run: RunningAlerter, seq: int
+) -> None:
+    """States ``seq`` (escalation to Critical) and ``seq + 1`` (close); then the alerter has no work left and
+    stops, and both platforms show exactly: post 1, its edits, post 2, its edits."""
+    await publish(redis, streams, cascade(seq, "critical", usd="5000000"))
+    await eventually(lambda: shows(discord, telegram, 1, "CRITICAL"), what="critical posts")
+    await publish(redis, streams, cascade(seq + 1, "critical", status="close", usd="6000000"))
+    await eventually(lambda: shows(discord, telegram, 1, "closed"), what="final edits")
+    await eventually(lambda: idle(redis, f"{streams.cascades}:alert:", "dc", "tg"), what="no work left")
+    await run.stop()
+    assert_lifecycle(discord_actions(discord))
+    assert_lifecycle(telegram_actions(telegram))
+
+
 async def test_lifecycle_with_redelivery_and_restart(
     redis: aioredis.Redis, redis_url: str, streams: Streams, discord: FakeDiscord, telegram: FakeTelegram
 ) -> None:
@@ -42,7 +57,6 @@ async def test_lifecycle_with_redelivery_and_restart(
     States are redelivered (published twice) and the alerter is restarted in the middle.
     """
     environ = env(streams, redis_url, discord.api_base, telegram.api_base)
-    prefix = f"{streams.cascades}:alert:"
     run = RunningAlerter(environ, redis)
     await publish(redis, streams, cascade(0, "high", usd="1000000"))
     await eventually(lambda: shows(discord, telegram, 0, "$1,000,000.00"), what="first posts")
@@ -52,15 +66,7 @@ async def test_lifecycle_with_redelivery_and_restart(
 
     run = RunningAlerter(environ, redis)
     await publish(redis, streams, *(cascade(i, "high", usd="1000000") for i in range(3)))  # redelivered
-    await publish(redis, streams, cascade(3, "critical", usd="5000000"))
-    await eventually(lambda: shows(discord, telegram, 1, "CRITICAL"), what="critical posts")
-    await publish(redis, streams, cascade(4, "critical", status="close", usd="6000000"))
-    await eventually(lambda: shows(discord, telegram, 1, "closed"), what="final edits")
-    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="no work left")
-    await run.stop()
-
-    assert_lifecycle(discord_actions(discord))
-    assert_lifecycle(telegram_actions(telegram))
+    await escalate_and_close(redis, streams, discord, telegram, run, seq=3)
     first_d, second_d = discord.messages.values()
     assert "HIGH" in first_d.payload["embeds"][0]["title"]
     assert "$6,000,000.00" in discord_text(second_d)
@@ -205,15 +211,7 @@ async def test_records_lost_by_redis_are_restored_from_memory(
 
     await publish(redis, streams, cascade(1, "high", usd="2000000"))
     await eventually(lambda: shows(discord, telegram, 0, "$2,000,000.00"), what="edits of the first posts")
-    await publish(redis, streams, cascade(2, "critical", usd="5000000"))
-    await eventually(lambda: shows(discord, telegram, 1, "CRITICAL"), what="critical posts")
-    await publish(redis, streams, cascade(3, "critical", status="close", usd="6000000"))
-    await eventually(lambda: shows(discord, telegram, 1, "closed"), what="final edits")
-    await eventually(lambda: idle(redis, prefix, "dc", "tg"), what="no work left")
-    await run.stop()
-
-    assert_lifecycle(discord_actions(discord))
-    assert_lifecycle(telegram_actions(telegram))
+    await escalate_and_close(redis, streams, discord, telegram, run, seq=2)
     assert metrics.RECORDS_RESTORED.labels("dc")._value.get() > restored
     # and the restored fields went back to Redis: a restarted alerter would find them
     record = await redis.hgetall(f"{prefix}dc:c:BTC-1700000000000")

@@ -8,14 +8,16 @@ then checks the outcome with the helpers below.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import redis.asyncio as aioredis
@@ -30,6 +32,8 @@ from tests.alerter.fake_telegram import FakeTelegram
 from tests.conftest import Streams
 from tests.e2e.processes import ServiceProcess
 from tests.waiting import eventually
+
+R = TypeVar("R")
 
 FEEDS: tuple[Feed, ...] = ("binance_usdm", "binance_coinm", "bybit_linear", "bybit_inverse")
 SERVICES = ("persister", "detector", "alerter", "ingest-binance", "ingest-bybit")
@@ -79,6 +83,16 @@ class Pipeline:
         truth = await self.sim.run_synthetic(config)
         await self.sim.flush()
         return truth
+
+    async def play_during(self, fault: Awaitable[R]) -> tuple[GroundTruth, R]:
+        """Play the scenario while ``fault`` runs beside it; returns the ground truth and the fault's result."""
+        task = asyncio.ensure_future(fault)
+        try:
+            truth = await self.play()
+        except BaseException:
+            task.cancel()
+            raise
+        return truth, await task
 
     def restart(self, name: str) -> None:
         """SIGKILL ``name`` and start it again."""

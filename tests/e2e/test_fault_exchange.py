@@ -12,7 +12,6 @@ Faults come from the simulator's fault plans (services/exchange-sim/README.md "F
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -70,9 +69,7 @@ async def test_dropped_stalled_and_malformed(redis_url: str, streams: Streams, p
     async with pipeline(redis_url, streams, pg_url, tmp_path, env=env) as run:
         for feed, frames in DROPPED.items():
             run.sim.set_faults(feed, drop_after_frames=frames)
-        faults = asyncio.create_task(inject(run))
-        await run.play()
-        await faults
+        await run.play_during(inject(run))
         await assert_stored_exactly(run)
         corrupted = run.sim.ledger.totals(kinds=("corrupted",))
         assert sum(t.count for t in corrupted.values()) >= PER_KIND * len(MALFORMED_KINDS) * len(CORRUPTED)

@@ -89,9 +89,7 @@ async def test_postgres_outage_and_terminated_sessions(
         async with pipeline(
             redis_url, streams, pg_url, tmp_path, persister_database_url=via_proxy(pg_url, proxy.port)
         ) as run:
-            faults = asyncio.create_task(outages(run, proxy))
-            truth = await run.play()
-            await faults
+            truth, _ = await run.play_during(outages(run, proxy))
             await assert_stored_exactly(run)
             await assert_cascades_and_alerts(run, truth)
     finally:
@@ -138,9 +136,7 @@ async def test_postgres_crash_and_restart(
     try:
         pg_url = str(server.get_uri())
         async with pipeline(redis_url, streams, pg_url, tmp_path) as run:
-            faults = asyncio.create_task(crash_and_restart(run, server))
-            truth = await run.play()
-            await faults
+            truth, _ = await run.play_during(crash_and_restart(run, server))
             await assert_stored_exactly(run)
             await assert_cascades_and_alerts(run, truth)
     finally:

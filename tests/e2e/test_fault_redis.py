@@ -65,9 +65,7 @@ async def test_redis_restart_with_persistence_loses_nothing(streams: Streams, pg
     """
     with RedisProcess(tmp_path, appendonly=True) as server:
         async with pipeline(server.url, streams, pg_url, tmp_path) as run:
-            crash = asyncio.create_task(crash_redis(run, server, at_s=330))
-            truth = await run.play()
-            await crash
+            truth, _ = await run.play_during(crash_redis(run, server, at_s=330))
             await assert_stored_exactly(run)
             await assert_cascades_and_alerts(run, truth)
             assert all(run.processes[name].starts == 1 for name in SERVICES)
@@ -94,9 +92,7 @@ async def test_redis_restart_without_persistence_recovers(streams: Streams, pg_u
     """
     with RedisProcess(tmp_path, appendonly=False) as server:
         async with pipeline(server.url, streams, pg_url, tmp_path) as run:
-            crash = asyncio.create_task(crash_redis(run, server, at_s=200))
-            truth = await run.play()
-            restarted_at = await crash
+            truth, restarted_at = await run.play_during(crash_redis(run, server, at_s=200))
             after: Counter[tuple[object, ...]] = Counter(
                 (e.exchange, e.symbol, e.side, e.ts, e.price)
                 for e in run.sim.ledger.entries[restarted_at:]

@@ -8,7 +8,6 @@ consumer is killed with SIGKILL in the middle of the run and restarted.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -44,9 +43,7 @@ async def test_pipeline_end_to_end(fault: str, redis_url: str, streams: Streams,
                 for name in CONSUMERS:
                     run.processes[name].start()
 
-            killer = asyncio.create_task(crash_consumers())
-            truth = await run.play()
-            await killer
+            truth, _ = await run.play_during(crash_consumers())
         else:
             truth = await run.play()
         await assert_stored_exactly(run)

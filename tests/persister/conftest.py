@@ -13,6 +13,7 @@ import pytest
 from liq_common.observability import Health
 from liq_common.runtime import ServiceContext
 from liq_common.settings import Secret
+from liq_common.streams import connect_redis
 from liq_persister import schema, service
 from liq_persister.settings import Settings
 from tests.conftest import Streams
@@ -61,12 +62,16 @@ def make_settings(redis_url: str, streams: Streams, database_url: str, **overrid
 async def running(settings: Settings) -> AsyncIterator[ServiceContext]:
     """Run the persister body in this event loop; on exit, stop it the way SIGTERM does and wait."""
     ctx = ServiceContext(service="persister", stop=asyncio.Event(), health=Health(), metrics_port=0)
-    task = asyncio.create_task(service.run(settings, ctx))
+    client = connect_redis(settings.redis_url)
+    task = asyncio.create_task(service.run(settings, ctx, client))
     try:
         yield ctx
     finally:
         ctx.stop.set()
-        await asyncio.wait_for(task, timeout=30)
+        try:
+            await asyncio.wait_for(task, timeout=30)
+        finally:
+            await client.aclose()
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ import os
 import sys
 
 import psycopg
+import redis.asyncio as aioredis
 
 from liq_common.logs import configure_logging
-from liq_common.runtime import ServiceContext, run_service
+from liq_common.runtime import ServiceContext, run_redis_service
 from liq_common.settings import load_or_exit
 from liq_persister import schema
 from liq_persister.service import run
@@ -49,10 +50,10 @@ def main() -> None:
     if args == ["migrate"]:
         raise SystemExit(migrate_command(settings))
 
-    async def body(ctx: ServiceContext) -> None:
-        await run(settings, ctx)
+    async def body(ctx: ServiceContext, client: aioredis.Redis) -> None:
+        await run(settings, ctx, client)
 
-    run_service("persister", settings, body)
+    run_redis_service("persister", settings, body)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,7 @@ import structlog
 from liq_common.backoff import Backoff
 from liq_common.codec import CASCADES, FEED_STATUS, LIQUIDATIONS, EventCodec
 from liq_common.consumer import ConsumerRunner, Handler
-from liq_common.runtime import ServiceContext, watch_redis
-from liq_common.streams import connect_redis
+from liq_common.runtime import ServiceContext
 from liq_persister import schema
 from liq_persister.database import Database, DatabaseStatus, DatabaseUnavailable, watch_database
 from liq_persister.feed import FeedWriter
@@ -117,8 +116,10 @@ def _runner(
     )
 
 
-async def run(settings: Settings, ctx: ServiceContext) -> None:
+async def run(settings: Settings, ctx: ServiceContext, client: aioredis.Redis) -> None:
     """The service body: runs until ``ctx.stop``, then finishes and acknowledges the batches in hand.
+
+    ``client`` is the service's Redis client (bytes replies); its owner watches its health and closes it.
 
     Liquidations are consumed by ``settings.writers`` runners (consumers ``<consumer>-0``, ``-1``, ...),
     each with its own connection, so one decodes while another waits for PostgreSQL; cascades by one, and
@@ -135,7 +136,6 @@ async def run(settings: Settings, ctx: ServiceContext) -> None:
     ]
     cascades_db = Database(url, "cascades", status, settings.db_timeout)
     feed_db = Database(url, "feed", status, settings.db_timeout)
-    client = connect_redis(settings.redis_url)
     runners: list[ConsumerRunner[Any]] = [
         _runner(
             settings,
@@ -175,9 +175,7 @@ async def run(settings: Settings, ctx: ServiceContext) -> None:
         async with asyncio.TaskGroup() as tasks:
             for runner in runners:
                 tasks.create_task(runner.run(ctx.stop))
-            tasks.create_task(watch_redis(ctx, client))
             tasks.create_task(watch_database(status, url, ctx.stop))
     finally:
         for db in [*databases, cascades_db, feed_db]:
             await db.close()
-        await client.aclose()
