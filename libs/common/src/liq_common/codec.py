@@ -8,7 +8,7 @@ Encoders and decoders are built once per process and reused (msgspec's performan
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import msgspec
 
@@ -18,6 +18,7 @@ FIELD = b"data"
 """The single stream-entry field that carries the JSON payload."""
 
 T = TypeVar("T", bound=msgspec.Struct)
+T_co = TypeVar("T_co", bound=msgspec.Struct, covariant=True)
 
 _encoder = msgspec.json.Encoder(decimal_format="string")
 
@@ -30,6 +31,14 @@ def encode(event: msgspec.Struct) -> bytes:
 def to_fields(event: msgspec.Struct) -> dict[bytes, bytes]:
     """Stream-entry fields for an event, ready for ``XADD``."""
     return {FIELD: _encoder.encode(event)}
+
+
+class EntryDecoder(Protocol[T_co]):
+    """What a consumer needs to decode its stream's entries (:class:`EventCodec` or a routing decoder)."""
+
+    def decode_flat(self, fields: Sequence[bytes]) -> T_co:
+        """Decode one entry given as ``[field, value, ...]``; raises :class:`EntryDecodeError` if invalid."""
+        ...
 
 
 class EntryDecodeError(ValueError):

@@ -32,7 +32,7 @@ from redis.exceptions import ResponseError
 
 from liq_common import metrics, rawpipe
 from liq_common.backoff import Backoff
-from liq_common.codec import FIELD, EntryDecodeError, EventCodec, encode
+from liq_common.codec import FIELD, EntryDecodeError, EntryDecoder, encode
 from liq_common.logs import truncate
 from liq_common.streams import REDIS_DOWN, raise_if_cancelling
 
@@ -87,7 +87,7 @@ class ConsumerRunner(Generic[T]):
         stream: str,
         group: str,
         consumer: str,
-        codec: EventCodec[T],
+        codec: EntryDecoder[T],
         handler: Handler[T],
         dead_stream: str,
         transient: tuple[type[BaseException], ...] = (),
