@@ -106,6 +106,12 @@ class Engine:
         self.max_ts = max_ts
         return self.advance_to(max_ts - self.cfg.lateness_ms) if max_ts != _NEVER else []
 
+    def note_time(self, ts: int) -> None:
+        """Count event time ``ts`` (ms) of an event another shard processes: the next :meth:`ingest` moves
+        the watermark as if this engine had seen it, so ticks are evaluated when an unsharded one would."""
+        if ts > self.max_ts:
+            self.max_ts = ts
+
     def advance_to(self, watermark: int) -> list[Cascade]:
         """Move the watermark forward (never back) and evaluate the ticks it completes."""
         if watermark <= self.watermark:

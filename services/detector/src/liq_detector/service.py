@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 
 from liq_common import rawpipe
 from liq_common.backoff import Backoff
-from liq_common.codec import CASCADES, FEED_STATUS, LIQUIDATIONS, EntryDecodeError
+from liq_common.codec import FEED_STATUS, LIQUIDATIONS, EntryDecodeError
 from liq_common.consumer import ConsumerRunner
 from liq_common.events import Cascade, Liquidation
 from liq_common.streams import REDIS_DOWN, StreamProducer
@@ -38,28 +38,13 @@ from liq_detector.config import EngineConfig
 from liq_detector.coverage import FeedTimeline
 from liq_detector.dashboard import Dashboard
 from liq_detector.engine import Engine
+from liq_detector.rebuild import rebuild
 from liq_detector.settings import Settings
+from liq_detector.shard import Routed, RoutingDecoder, Shard, split
 
 log = structlog.get_logger(__name__)
 
-READ_CHUNK = 5_000
-
-
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
-
-
-async def _xrevrange(client: aioredis.Redis, stream: str, top: bytes | str, count: int) -> Entries:
-    """XREVRANGE from ``top`` down, typed for a bytes-reply client."""
-    return cast(Entries, await client.xrevrange(stream, max=top, min="-", count=count))
-
-
-class _Saved(msgspec.Struct):
-    first: int
-    through: int
-    minutes: dict[int, list[float]]
-
-
-_saved_decoder = msgspec.json.Decoder(_Saved)
 
 
 def tune_gc() -> None:
@@ -100,12 +85,13 @@ class Detector:
             settings.dash_prefix, settings.dash_ttl_s, settings.bucket_pct, settings.large_usd, settings.large_keep
         )
         self.producer = StreamProducer(client, settings.cascades_stream, settings.stream_maxlen)
-        self.runner: ConsumerRunner[Liquidation] = ConsumerRunner(
+        self.shard = Shard(settings.shard_index, settings.shard_count)
+        self.runner: ConsumerRunner[Liquidation | Routed] = ConsumerRunner(
             client,
             stream=settings.events_stream,
-            group=settings.group,
+            group=settings.consumer_group,
             consumer=settings.consumer,
-            codec=LIQUIDATIONS,
+            codec=LIQUIDATIONS if self.shard.count == 1 else RoutingDecoder(self.shard),
             handler=self.handle,
             dead_stream=settings.dead_stream,
             transient=REDIS_DOWN,
@@ -124,7 +110,7 @@ class Detector:
         self._last_flush = 0.0
         self._open: set[str] = set()
         self._flush_lock = asyncio.Lock()
-        self._log = log.bind(group=settings.group, consumer=settings.consumer)
+        self._log = log.bind(group=settings.consumer_group, consumer=settings.consumer)
 
     # --- running ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -155,9 +141,17 @@ class Detector:
             await producer
             self._log.info("detector_stopped", processed=self.processed, published=self.published)
 
-    async def handle(self, batch: Sequence[tuple[bytes, Liquidation]]) -> None:
-        """Consumer handler: one batch through the engine, states to the producer, dashboard coalesced."""
-        events = [ev for _, ev in batch]
+    async def handle(self, batch: Sequence[tuple[bytes, Liquidation | Routed]]) -> None:
+        """Consumer handler: one batch through the engine, states to the producer, dashboard coalesced.
+
+        A shard's batch also holds the routing fields of other shards' entries: their event times only
+        move the watermark.
+        """
+        if self.shard.count == 1:
+            events = cast(list[Liquidation], [ev for _, ev in batch])
+        else:
+            events, elsewhere = split(ev for _, ev in batch)
+            self.engine.note_time(elsewhere)
         late, dup = self.engine.late, self.engine.duplicates
         states = self.engine.ingest(events)
         self.dashboard.add(self.engine.accepted)  # duplicates (redeliveries) are not counted twice
@@ -290,115 +284,17 @@ class Detector:
 
     # --- restart ----------------------------------------------------------------------------------
     async def rebuild(self) -> None:
-        """Restore windows, baselines and open cascades after a restart.
-
-        1. Load the baseline history saved in ``{dash_prefix}baselines``.
-        2. Read back the latest published state of each recent cascade from ``cascades_stream``.
-        3. Replay, without publishing, the events this group already received (up to its last delivered
-           id), from the start of the oldest open cascade's window (at most ``rebuild_max_ms`` back).
-        4. Publish only what the replay produced beyond the published states (:meth:`Engine.reconcile`).
-        Entries still pending are redelivered afterwards and ignored as duplicates by the engine.
-        """
-        s = self.settings
-        last_id = await self._last_delivered()
-        if last_id is None:
-            return
-        newest = await _xrevrange(self.client, s.events_stream, last_id, 1)
-        if not newest:
-            return
-        last_ts = LIQUIDATIONS.decode(newest[0][1]).ts
-        oldest_allowed = last_ts - s.rebuild_max_ms
-        published = await self._published(oldest_allowed)
-        saved_all = cast(dict[bytes, bytes], await self.client.hgetall(self.dashboard.key("baselines")))
-        for base, raw in saved_all.items():
-            saved = _saved_decoder.decode(raw)
-            self.engine.restore_baseline(base.decode(), saved.first, saved.through, saved.minutes)
-        hour = last_ts - last_ts % 3_600_000
-        levels = cast(dict[bytes, bytes], await self.client.hgetall(self.dashboard.key("levels", hour)))
-        self.dashboard.restore_levels(hour, levels)
-        starts = [p.window_start for p in published.values() if p.status != "close"]
-        # Replay far enough back to rebuild the baselines too: an asset whose history was not saved yet (a
-        # detector younger than its first save, or a new asset) would otherwise restart cold, unable to open
-        # a cascade that is under way. Minutes restored from Redis are frozen, so replaying them again never
-        # counts an event twice.
-        warm = last_ts - s.warmup_minutes * 60_000
-        start = min([last_ts, warm, *starts]) - s.window_ms - s.lateness_ms
-        start = max(start - start % 60_000, oldest_allowed)
-        events = await self._read_back(last_id, start)
-        replayed: list[Cascade] = []
-        for i in range(0, len(events), READ_CHUNK):
-            chunk = events[i : i + READ_CHUNK]
-            replayed.extend(self.engine.ingest(chunk))
-            self.dashboard.add(self.engine.accepted, write=False)
-        self.engine.baseline_updates()  # already saved before the restart
-        metrics.REPLAYED.inc(len(events))
-        todo = self.engine.reconcile(replayed, published)
+        """Restore windows, baselines and open cascades after a restart (:mod:`.rebuild`), then publish
+        what the crash lost."""
+        done = await rebuild(self.client, self.settings, self.shard, self.engine, self.dashboard)
         await self._read_feed_status()
         self._open = set(self.engine.open_cascades())
         self._arrival_watermark, self._arrival_wall = self.engine.watermark, self.clock()
-        await self._publish(todo)
+        await self._publish(done.todo)
         self._log.info(
             "detector_rebuilt",
-            replayed=len(events),
-            published_seen=len(published),
-            republished=len(todo),
+            replayed=done.replayed,
+            published_seen=done.published,
+            republished=len(done.todo),
             open=len(self._open),
         )
-
-    async def _last_delivered(self) -> bytes | None:
-        try:
-            groups = await self.client.xinfo_groups(self.settings.events_stream)
-        except ResponseError:
-            return None  # no stream yet
-        for info in groups:
-            name = info.get("name")
-            if name in (self.settings.group, self.settings.group.encode()):
-                last = info.get("last-delivered-id")
-                if isinstance(last, bytes) and last != b"0-0":
-                    return last
-        return None
-
-    async def _published(self, oldest_allowed: int) -> dict[str, Cascade]:
-        """Latest published state per cascade id, for cascades that ended after ``oldest_allowed``."""
-        latest: dict[str, Cascade] = {}
-        top: bytes | str = "+"
-        while True:
-            entries = await _xrevrange(self.client, self.settings.cascades_stream, top, 1000)
-            if not entries:
-                return latest
-            older = 0
-            for _, fields in entries:
-                try:
-                    state = CASCADES.decode(fields)
-                except EntryDecodeError:
-                    continue
-                if state.window_end < oldest_allowed:
-                    older += 1
-                latest.setdefault(state.cascade_id, state)
-            if older == len(entries):
-                return {k: v for k, v in latest.items() if v.window_end >= oldest_allowed}
-            top = "(" + entries[-1][0].decode()
-
-    async def _read_back(self, last_id: bytes, start_ts: int) -> list[Liquidation]:
-        """Events up to ``last_id`` (inclusive) back to event time ``start_ts``, oldest first."""
-        out: list[Liquidation] = []
-        top: bytes | str = last_id
-        lateness = self.settings.lateness_ms
-        while True:
-            entries = await _xrevrange(self.client, self.settings.events_stream, top, READ_CHUNK)
-            if not entries:
-                break
-            newest_in_chunk = -1
-            for _, fields in entries:
-                try:
-                    ev = LIQUIDATIONS.decode(fields)
-                except EntryDecodeError:
-                    continue  # the runner dead-lettered it the first time
-                newest_in_chunk = max(newest_in_chunk, ev.ts)
-                if ev.ts >= start_ts:
-                    out.append(ev)
-            if newest_in_chunk < start_ts - lateness:
-                break
-            top = "(" + entries[-1][0].decode()
-        out.reverse()
-        return out

@@ -57,6 +57,9 @@ class Settings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
     group: str = "detector"
     consumer: str = "detector-1"
     batch_size: PositiveInt = 5000
+    # sharding by base asset (shard.py): this process owns the assets with crc32(base) % SHARD_COUNT = SHARD_INDEX
+    shard_count: PositiveInt = 1
+    shard_index: NonNegativeInt = 0
     # windows and event time
     window_ms: PositiveInt = 60_000
     accel_ms: PositiveInt = 10_000
@@ -98,3 +101,11 @@ class Settings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
 
     def __post_init__(self) -> None:
         parse_overrides(self.asset_overrides)  # fail at load time, not on the first event
+        if self.shard_index >= self.shard_count:
+            raise ValueError(f"SHARD_INDEX {self.shard_index} must be below SHARD_COUNT {self.shard_count}")
+
+    @property
+    def consumer_group(self) -> str:
+        """The events-stream group of this process: ``GROUP``, or ``GROUP.SHARD_INDEX`` when sharded (each
+        shard reads every entry, so each needs its own group)."""
+        return self.group if self.shard_count == 1 else f"{self.group}.{self.shard_index}"
