@@ -82,6 +82,26 @@ async def test_check_fails_when_a_group_lags(
     ]
 
 
+async def test_check_follows_each_shard_of_a_sharded_detector(
+    redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
+) -> None:
+    """Shard groups ``detector.0`` / ``detector.1`` stand for the detector; a lagging shard is named."""
+    await healthy(redis, streams, migrated_url)
+    await redis.xgroup_destroy(streams.events, "detector")
+    await redis.xgroup_create(streams.events, "detector.0", id="$")
+    await redis.xgroup_create(streams.events, "detector.1", id="0")  # has read nothing: 2 entries behind
+    env = env_for(redis_url, streams, migrated_url)
+    result = await run_liq("check", "--max-lag", "1", env=env)
+    assert f"{streams.events} / detector.0: lag 0, pending 0" in result.out
+    assert problems(result) == [f"PROBLEM  group     {streams.events} / detector.1: lag 2, pending 0: lag above 1"]
+    await redis.xgroup_destroy(streams.events, "detector.0")
+    await redis.xgroup_destroy(streams.events, "detector.1")
+    result = await run_liq("check", env=env)
+    assert problems(result) == [
+        f"PROBLEM  group     {streams.events}: consumer group 'detector' is missing (is liq-detector running?)"
+    ]
+
+
 async def test_check_fails_when_the_schema_is_old_and_on_dead_letters_and_stale_feeds(
     redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
 ) -> None:

@@ -121,21 +121,13 @@ async def _streams(client: aioredis.Redis, settings: CliSettings, limits: Thresh
         length = int(await client.xlen(stream))
         report.ok("stream", f"{stream}: {length:,} entries")
         groups = await _groups(client, stream)
-        for group in GROUPS[kind]:
-            info = groups.get(group)
-            if info is None:
-                report.problem("group", f"{stream}: consumer group {group!r} is missing (is liq-{group} running?)")
-                continue
-            pending = int(info.get("pending") or 0)
-            lag, bound = await _lag(client, stream, info, limits.max_lag)
-            lag_text = f"{lag:,}" if not bound else f"more than {limits.max_lag:,}"
-            detail = f"{stream} / {group}: lag {lag_text}, pending {pending:,}"
-            if lag > limits.max_lag:
-                report.problem("group", f"{detail}: lag above {limits.max_lag:,}")
-            elif pending > limits.max_pending:
-                report.problem("group", f"{detail}: pending above {limits.max_pending:,}")
-            else:
-                report.ok("group", detail)
+        for service in GROUPS[kind]:
+            # A sharded detector reads with one group per shard: ``detector.0``, ``detector.1``...
+            present = [name for name in groups if name == service or name.startswith(service + ".")]
+            if not present:
+                report.problem("group", f"{stream}: consumer group {service!r} is missing (is liq-{service} running?)")
+            for group in sorted(present):
+                await _group(client, stream, group, groups[group], limits, report)
     dead = int(await client.xlen(settings.dead_stream))
     if dead > limits.max_dead:
         last = await client.xrevrange(settings.dead_stream, count=1)
@@ -160,6 +152,22 @@ async def _lag(client: aioredis.Redis, stream: str, info: dict[str, Any], limit:
     start = b"(" + (last if isinstance(last, bytes) else str(last).encode())
     entries = await client.xrange(stream, min=start, max="+", count=limit + 1) or []
     return len(entries), len(entries) > limit
+
+
+async def _group(
+    client: aioredis.Redis, stream: str, group: str, info: dict[str, Any], limits: Thresholds, report: Report
+) -> None:
+    """One group's lag and pending count against the limits."""
+    pending = int(info.get("pending") or 0)
+    lag, bound = await _lag(client, stream, info, limits.max_lag)
+    lag_text = f"{lag:,}" if not bound else f"more than {limits.max_lag:,}"
+    detail = f"{stream} / {group}: lag {lag_text}, pending {pending:,}"
+    if lag > limits.max_lag:
+        report.problem("group", f"{detail}: lag above {limits.max_lag:,}")
+    elif pending > limits.max_pending:
+        report.problem("group", f"{detail}: pending above {limits.max_pending:,}")
+    else:
+        report.ok("group", detail)
 
 
 async def _groups(client: aioredis.Redis, stream: str) -> dict[str, dict[str, Any]]:
