@@ -163,3 +163,29 @@ async def test_each_shard_runs_its_own_group(redis: aioredis.Redis, redis_url: s
     groups = {g["name"]: g for g in await redis.xinfo_groups(streams.events)}
     assert set(groups) == {b"detector.0", b"detector.1"}
     assert all(g["pending"] == 0 for g in groups.values())
+
+
+async def test_switching_to_shards_continues_where_the_single_detector_stopped(
+    redis: aioredis.Redis, redis_url: str, streams: Streams
+) -> None:
+    """A single detector runs into both cascades and stops; two shards take over: their groups start at its
+    position, so nothing it published is published again, and the lifecycles complete exactly once."""
+    events = two_cascades()
+    cut = next(i for i, e in enumerate(events) if e.ts >= T0 + 15 * MIN + 45_000)
+    single = settings_for(streams, redis_url)
+    shards = [settings_for(streams, redis_url, SHARD_COUNT="2", SHARD_INDEX=str(k)) for k in (0, 1)]
+    clock = Clock()
+    await xadd(redis, streams.events, events[:cut])
+    async with running(single, redis, clock) as det:
+        await eventually(lambda: det.processed >= cut, what="single detector read the first part")
+        await eventually(lambda: det.producer.buffered == 0 and det.published >= 2, what="both opened")
+    await xadd(redis, streams.events, events[cut:])
+    async with running(shards[0], redis, clock) as zero, running(shards[1], redis, clock) as one:
+        await eventually(lambda: zero.runner.processed == one.runner.processed == len(events) - cut, what="rest read")
+        clock.now = (max(e.ts for e in events) + 10 * MIN) / 1000
+        await eventually(lambda: not zero.engine.open_cascades() and not one.engine.open_cascades(), what="closed")
+        await eventually(lambda: zero.producer.buffered == one.producer.buffered == 0, what="published")
+    states = await cascades(redis, streams.cascades)
+    assert by_cascade(states) == by_cascade(reference(events, single))
+    groups = {g["name"]: g["pending"] for g in await redis.xinfo_groups(streams.events)}
+    assert groups == {b"detector": 0, b"detector.0": 0, b"detector.1": 0}

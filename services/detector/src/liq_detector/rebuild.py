@@ -98,6 +98,44 @@ async def rebuild(
     return Rebuilt(engine.reconcile(replayed, published), len(events), len(published))
 
 
+async def inherit_position(client: aioredis.Redis, s: Settings) -> bytes | None:
+    """Create this process's group, if missing, where the detector groups it replaces stood.
+
+    Changing ``SHARD_COUNT`` gives every detector a new group (``detector`` -> ``detector.0``...). Starting
+    it at ``0`` would process the whole stream again and publish its cascades twice; it starts instead
+    at the newest ``last-delivered-id`` of the other groups of ``GROUP`` (so :func:`rebuild` replays up to
+    there silently, and republishes what a slower old group had not published yet). Returns that id,
+    or None when the group existed or there is nothing to inherit (then the runner creates it as usual).
+    """
+    try:
+        groups = await client.xinfo_groups(s.events_stream)
+    except ResponseError:
+        return None  # no stream yet
+    names = {_text(g.get("name")): g for g in groups}
+    if s.consumer_group in names:
+        return None
+    ids = [
+        _text(g.get("last-delivered-id"))
+        for name, g in names.items()
+        if name == s.group or name.startswith(s.group + ".")
+    ]
+    ids = [i for i in ids if i and i != "0-0"]
+    if not ids:
+        return None
+    start = max(ids, key=lambda i: tuple(int(x) for x in i.split("-"))).encode()
+    try:
+        await client.xgroup_create(s.events_stream, s.consumer_group, id=start)
+    except ResponseError as exc:
+        if not str(exc).startswith("BUSYGROUP"):  # another process of the same group just created it
+            raise
+        return None
+    return start
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
 async def _last_delivered(client: aioredis.Redis, s: Settings) -> bytes | None:
     try:
         groups = await client.xinfo_groups(s.events_stream)

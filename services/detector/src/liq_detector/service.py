@@ -38,7 +38,7 @@ from liq_detector.config import EngineConfig
 from liq_detector.coverage import FeedTimeline
 from liq_detector.dashboard import Dashboard
 from liq_detector.engine import Engine
-from liq_detector.rebuild import rebuild
+from liq_detector.rebuild import inherit_position, rebuild
 from liq_detector.settings import Settings
 from liq_detector.shard import Routed, RoutingDecoder, Shard, split
 
@@ -285,7 +285,10 @@ class Detector:
     # --- restart ----------------------------------------------------------------------------------
     async def rebuild(self) -> None:
         """Restore windows, baselines and open cascades after a restart (:mod:`.rebuild`), then publish
-        what the crash lost."""
+        what the crash lost. A new group (after a change of ``SHARD_COUNT``) starts where the old ones stood."""
+        inherited = await inherit_position(self.client, self.settings)
+        if inherited is not None:
+            self._log.info("detector_group_created", start=inherited.decode())
         done = await rebuild(self.client, self.settings, self.shard, self.engine, self.dashboard)
         await self._read_feed_status()
         self._open = set(self.engine.open_cascades())
