@@ -15,6 +15,9 @@ Semantics (at-least-once; handlers must be idempotent):
   fails ``max_attempts`` times goes to the dead-letter stream and the others carry on.
 * ``NOGROUP`` (Redis restarted without persistence, or the key deleted) re-creates the group at ``0``.
 * When ``stop`` is set the loop finishes the batch in hand, acknowledges it and returns.
+
+The Redis reads are :mod:`liq_common.groupread`'s; the dead-letter format and the ack round trip are
+:mod:`liq_common.deadletter`'s.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import ResponseError
 
-from liq_common import metrics, rawpipe
+from liq_common import metrics
 from liq_common.backoff import Backoff
 from liq_common.codec import FIELD, EntryDecodeError, EntryDecoder, encode
-from liq_common.logs import truncate
+from liq_common.deadletter import DeadLetter, settle
+from liq_common.groupread import RawEntry, claim_idle, read_group, update_gauges
 from liq_common.streams import REDIS_DOWN, raise_if_cancelling
 
 log = structlog.get_logger(__name__)
@@ -161,39 +165,25 @@ class ConsumerRunner(Generic[T]):
         if time.monotonic() >= self._next_claim:
             self._next_claim = time.monotonic() + self.claim_interval
             await self._claim_idle()
-            await self._update_gauges()
-        read_id = b"0" if self._read_pending else b">"
-        command: list[bytes | str | int] = [
-            b"XREADGROUP",
-            b"GROUP",
+            await update_gauges(self.client, self.stream, self.group, self._pending, self._lag)
+        entries = await read_group(
+            self.client,
+            self.stream,
             self.group,
             self.consumer,
-            b"COUNT",
-            self.batch_size,
-        ]
-        if not self._read_pending:
-            command += [b"BLOCK", self.block_ms]
-        command += [b"STREAMS", self.stream, read_id]
-        # Raw reply, parsed here rather than by redis-py's callbacks (half the per-entry cost): None on
-        # timeout, else {stream: [[id, [field, value, ...]], ...]} (RESP3) or [[stream, [...]]] (RESP2);
-        # fields are None for a pending entry trimmed meanwhile.
-        (reply,) = await rawpipe.execute(self.client, [command])
-        entries: list[tuple[bytes, list[bytes] | None]]
-        if not reply:
-            entries = []
-        elif isinstance(reply, dict):
-            entries = next(iter(reply.values()))
-        else:
-            entries = reply[0][1]
+            count=self.batch_size,
+            block_ms=self.block_ms,
+            pending=self._read_pending,
+        )
         if self._read_pending and not entries:
             self._read_pending = False
         if entries:
             await self._process(entries)
         return len(entries)
 
-    async def _process(self, entries: Sequence[tuple[bytes, list[bytes] | None]]) -> None:
+    async def _process(self, entries: Sequence[RawEntry]) -> None:
         batch: list[tuple[bytes, T]] = []
-        dead: list[tuple[bytes, bytes, str]] = []
+        dead: list[DeadLetter] = []
         trimmed: list[bytes] = []
         decode = self.codec.decode_flat
         for entry_id, fields in entries:
@@ -216,7 +206,7 @@ class ConsumerRunner(Generic[T]):
             dead.extend(failed)
         await self._ack(done, dead)
 
-    async def _handle(self, batch: list[tuple[bytes, T]]) -> tuple[list[bytes], list[tuple[bytes, bytes, str]]]:
+    async def _handle(self, batch: list[tuple[bytes, T]]) -> tuple[list[bytes], list[DeadLetter]]:
         """Run the handler; returns (ids to ack, entries to dead-letter). Raises transient errors."""
         started = time.perf_counter()
         try:
@@ -232,7 +222,7 @@ class ConsumerRunner(Generic[T]):
             if len(batch) == 1:
                 return self._count_failure(batch[0], exc)
             ok: list[bytes] = []
-            dead: list[tuple[bytes, bytes, str]] = []
+            dead: list[DeadLetter] = []
             for item in batch:
                 item_ok, item_dead = await self._handle([item])
                 ok.extend(item_ok)
@@ -243,9 +233,7 @@ class ConsumerRunner(Generic[T]):
             self._attempts.pop(entry_id, None)
         return [entry_id for entry_id, _ in batch], []
 
-    def _count_failure(
-        self, item: tuple[bytes, T], exc: Exception
-    ) -> tuple[list[bytes], list[tuple[bytes, bytes, str]]]:
+    def _count_failure(self, item: tuple[bytes, T], exc: Exception) -> tuple[list[bytes], list[DeadLetter]]:
         entry_id, event = item
         attempts = self._attempts.get(entry_id, 0) + 1
         if attempts < self.max_attempts:
@@ -255,74 +243,22 @@ class ConsumerRunner(Generic[T]):
         self._attempts.pop(entry_id, None)
         return [], [(entry_id, encode(event), f"handler: {exc!r} after {attempts} attempts")]
 
-    async def _ack(self, done: list[bytes], dead: list[tuple[bytes, bytes, str]]) -> None:
+    async def _ack(self, done: list[bytes], dead: list[DeadLetter]) -> None:
         if not done and not dead:
             return
-        commands: list[list[bytes | str | int]] = [
-            [
-                b"XADD",
-                self.dead_stream,
-                b"MAXLEN",
-                b"~",
-                self.dead_maxlen,
-                b"*",
-                *self._dead_fields(entry_id, raw, reason),
-            ]
-            for entry_id, raw, reason in dead
-        ]
-        commands.append([b"XACK", self.stream, self.group, *done, *(d[0] for d in dead)])
-        await rawpipe.execute(self.client, commands)
+        await settle(self.client, self.stream, self.group, self.dead_stream, self.dead_maxlen, done, dead, self._log)
         self.processed += len(done)
         self._acked.inc(len(done))
         if dead:
             self.dead += len(dead)
             self._dead.inc(len(dead))
-            for entry_id, raw, reason in dead:
-                kind = reason.split(":", 1)[0]
-                metrics.DEAD_LETTERS.labels(self.stream, self.group, kind).inc()
-                self._log.error("entry_dead_lettered", id=entry_id.decode(), reason=reason, sample=truncate(raw))
-
-    def _dead_fields(self, entry_id: bytes, raw: bytes, reason: str) -> list[bytes | str]:
-        """Field/value pairs of a dead-letter entry (flattened for XADD)."""
-        return [
-            b"stream",
-            self.stream,
-            b"group",
-            self.group,
-            b"id",
-            entry_id,
-            b"reason",
-            reason,
-            FIELD,
-            raw,
-            b"ts",
-            str(int(time.time() * 1000)),
-        ]
 
     async def _claim_idle(self) -> None:
-        reply = await self.client.xautoclaim(
-            self.stream, self.group, self.consumer, self.claim_idle_ms, start_id="0-0", count=self.batch_size
+        claimed = await claim_idle(
+            self.client, self.stream, self.group, self.consumer, self.claim_idle_ms, self.batch_size, self._log
         )
-        claimed = reply[1]
-        deleted = reply[2] if len(reply) > 2 else []
-        if deleted:
-            metrics.TRIMMED_PENDING.labels(self.stream, self.group).inc(len(deleted))
-            self._log.error("pending_entries_trimmed", count=len(deleted), via="xautoclaim")
         if claimed:
-            self._log.info("entries_claimed", count=len(claimed))
-            flat = [
-                (entry_id, [x for kv in fields.items() for x in kv] if fields else None) for entry_id, fields in claimed
-            ]
-            await self._process(flat)
-
-    async def _update_gauges(self) -> None:
-        metrics.STREAM_LENGTH.labels(self.stream).set(await self.client.xlen(self.stream))
-        for info in await self.client.xinfo_groups(self.stream):
-            if info.get("name") in (self.group, self.group.encode()):
-                self._pending.set(info.get("pending") or 0)
-                lag = info.get("lag")
-                if lag is not None:
-                    self._lag.set(lag)
+            await self._process(claimed)
 
     async def _recreate_group(self) -> None:
         metrics.GROUP_RECREATED.labels(self.stream, self.group).inc()

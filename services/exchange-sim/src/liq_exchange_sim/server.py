@@ -1,4 +1,9 @@
-"""The simulator: one listener per production host, REST on the same ports, and the public test API."""
+"""The simulator and its public test API: one listener per production host, REST on the same ports.
+
+:class:`Simulator` owns the listeners' life, their addresses, the fault knobs, the instrument universe,
+event input, scenarios and the wall-clock ticker; how a listener answers each request is
+:mod:`liq_exchange_sim.listener`'s.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,26 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any
 
 import structlog
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
-from websockets.http11 import Request, Response
+from websockets.asyncio.server import Server
 
-from liq_exchange_sim import bybit, rest
-from liq_exchange_sim.binance import BinanceConnection, parse_route
-from liq_exchange_sim.bybit import BybitConnection
 from liq_exchange_sim.config import SimConfig
 from liq_exchange_sim.connection import SimConnection
 from liq_exchange_sim.faults import FaultPlan
 from liq_exchange_sim.hub import Hub
 from liq_exchange_sim.instruments import Instrument, Universe
 from liq_exchange_sim.ledger import Ledger
+from liq_exchange_sim.listener import Host, listen
 from liq_exchange_sim.scenarios.replay import read_records
 from liq_exchange_sim.scenarios.runner import run_records
 from liq_exchange_sim.scenarios.synthetic import GroundTruth, SyntheticConfig, generate
 from liq_exchange_sim.stats import Stats
 from liq_exchange_sim.truth import Feed, TruthRecord
-from liq_exchange_sim.wire import ControlAwareConnection
 
 log = structlog.get_logger(__name__)
-
-Host = str
-"""Listener name: ``binance_usdm``, ``binance_coinm`` or ``bybit``."""
-
-
-def _json_response(body: bytes, status: int = 200) -> Response:
-    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
-    return Response(status, HTTPStatus(status).phrase, headers, body)
 
 
 class Simulator:
@@ -64,17 +55,7 @@ class Simulator:
             ("binance_coinm", cfg.binance_coinm_port),
             ("bybit", cfg.bybit_port),
         ):
-            server = await serve(
-                self._handler(host),
-                cfg.host,
-                port,
-                process_request=self._process_request(host),
-                create_connection=ControlAwareConnection,
-                ping_interval=None,  # Binance pings are the simulator's own (exchange-feeds.md §1.8)
-                close_timeout=cfg.close_timeout,
-                max_size=cfg.max_size,
-                compression=None,
-            )
+            server = await listen(self.hub, cfg, host, port)
             self._servers[host] = server
             self._ports[host] = int(next(iter(server.sockets)).getsockname()[1])
         self._ticker = asyncio.create_task(self._tick(), name="sim-ticker")
@@ -243,7 +224,7 @@ class Simulator:
         await run_records(self.hub, records, config.speed, anchor_ms=config.start_ms if live else None)
         return truth
 
-    # --- serving --------------------------------------------------------------------------------
+    # --- wall clock -----------------------------------------------------------------------------
     async def _tick(self) -> None:
         hub = self.hub
         while True:
@@ -252,64 +233,3 @@ class Simulator:
                 hub.engine.advance_to(int(time.time() * 1000))
             for conn in list(hub.connections.values()):
                 conn.sync_faults()
-
-    def _process_request(self, host: Host) -> Callable[[ServerConnection, Request], Response | None]:
-        def process_request(connection: ServerConnection, request: Request) -> Response | None:
-            path, _, query = request.path.partition("?")
-            body = self._rest(host, path, query)
-            if body is not None:
-                self.hub.stats.rest_requests += 1
-                self.hub.changed()
-                return _json_response(body)
-            feed = self._feed_of(host, request.path)
-            if feed is None:
-                self.hub.stats.handshakes_refused += 1
-                self.hub.changed()
-                return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-            status = self.faults(feed).take_refusal()
-            if status is not None:
-                self.hub.stats.handshakes_refused += 1
-                self.hub.changed()
-                return connection.respond(status, f"{HTTPStatus(status).phrase}\n")
-            return None
-
-        return process_request
-
-    def _rest(self, host: Host, path: str, query: str) -> bytes | None:
-        universe = self.hub.universe
-        if host == "binance_usdm" and path == "/fapi/v1/exchangeInfo":
-            return rest.binance_exchange_info("binance_usdm", universe)
-        if host == "binance_coinm" and path == "/dapi/v1/exchangeInfo":
-            return rest.binance_exchange_info("binance_coinm", universe)
-        if host == "bybit" and path == "/v5/market/instruments-info":
-            return rest.bybit_instruments(query, universe)
-        return None
-
-    @staticmethod
-    def _feed_of(host: Host, target: str) -> Feed | None:
-        if host == "bybit":
-            name = bybit.PATHS.get(target.partition("?")[0])
-            return name  # type: ignore[return-value]
-        feed: Feed = "binance_usdm" if host == "binance_usdm" else "binance_coinm"
-        return feed if parse_route(feed, target) is not None else None
-
-    def _handler(self, host: Host) -> Callable[[ServerConnection], Any]:
-        async def handler(ws: ServerConnection) -> None:
-            target = ws.request.path if ws.request is not None else ""
-            feed = self._feed_of(host, target)
-            if feed is None:  # process_request already refused it
-                return
-            conn: SimConnection
-            if host == "bybit":
-                conn = BybitConnection(self.hub, ws, feed, self.hub.new_conn_id(feed), self.faults(feed).copy())
-                conn.setup()
-            else:
-                route = parse_route(feed, target)
-                assert route is not None
-                conn = BinanceConnection(self.hub, ws, feed, self.hub.new_conn_id(feed), self.faults(feed).copy())
-                conn.setup(route)
-            self.hub.connection_opened(conn)
-            conn.sync_faults()
-            await conn.run()
-
-        return handler
