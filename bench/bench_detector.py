@@ -5,9 +5,12 @@
   producer) runs until every entry is acknowledged. Events/s = N / that time. Events are spread
   uniformly over 1,000 bases, the worst case for the engine (almost every event falls in its own
   per-asset tick); ``make_events(zipf=...)`` builds a market-like skewed mix instead.
+* Sharded: the same N entries through ``SHARDS`` detector processes (``SHARD_COUNT``, see
+  ``bench/detector_shards.py``), the stage as deployed on the project's 2-core machine.
 * Raw limit: the same N entries XADDed to another fresh stream are read by a bare
   :class:`~liq_common.consumer.ConsumerRunner` (XREADGROUP COUNT = the detector's batch size, decode into
-  the same Structs, XACK) with a no-op handler, in the same run. The detector row quotes its ratio to it.
+  the same Structs, XACK) with a no-op handler, in the same run. Both detector rows quote their ratio
+  to it; the sharded one is the stage's.
 * Memory: a fresh interpreter feeds 1,000 symbols x 1,000 events (the full default ring) through the
   engine and the dashboard aggregation, and reports its peak RSS.
 
@@ -19,13 +22,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +34,13 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.rows when run directly
 
+from bench.detector_shards import drop_keys, run_shards, stream_env, wait_for
+from bench.detector_workload import SYMBOLS, make_events, xadd_all
 from bench.rows import row
 
 from liq_common.codec import LIQUIDATIONS, encode
 from liq_common.consumer import ConsumerRunner
-from liq_common.events import Exchange, Liquidation, PositionSide
+from liq_common.events import Liquidation
 from liq_common.logs import configure_logging
 from liq_common.settings import load_settings
 from liq_common.streams import connect_redis
@@ -49,101 +50,27 @@ from liq_detector.engine import Engine
 from liq_detector.service import Detector, tune_gc
 from liq_detector.settings import Settings
 
-SYMBOLS = 1_000
-T0 = 1_767_225_600_000
 
-
-def make_events(
-    n: int, symbols: int, spacing_ms: float, start: int = 0, seed: int = 3, zipf: float = 0.0
-) -> list[Liquidation]:
-    """``n`` liquidations over ``symbols`` bases, ``spacing_ms`` apart in event time.
-
-    ``zipf`` = 0 spreads events round-robin (every base equally busy, the worst case for per-asset
-    ticks); ``zipf`` > 0 draws bases with weight 1/rank^zipf, as on a real market where BTC and ETH carry
-    most liquidations, each base then trading on both venues. Each base has its own price random walk (so
-    price-level buckets cluster as on a real market); sizes are $100 to $20k; Binance events are
-    throttled.
-    """
-    rng = random.Random(seed)
-    prices = [10.0 + (k % 97) for k in range(symbols)]
-    weights = [1 / (k + 1) ** zipf for k in range(symbols)] if zipf else None
-    picks = rng.choices(range(symbols), weights=weights, k=n) if weights else None
-    cent = Decimal("0.01")
-    out = []
-    for j in range(start, start + n):
-        k = picks[j - start] if picks else j % symbols
-        base = f"C{k:04d}"
-        on_binance = rng.random() < 0.5 if zipf else k % 2 == 1
-        exchange: Exchange = "binance" if on_binance else "bybit"
-        side: PositionSide = "long" if rng.random() < 0.5 else "short"
-        ts = T0 + int(j * spacing_ms)
-        prices[k] *= 1 + rng.uniform(-0.0005, 0.0005)
-        price = Decimal(round(prices[k], 4)).quantize(Decimal("0.0001"))
-        usd = Decimal(rng.randrange(10_000, 2_000_000)) * cent
-        out.append(
-            Liquidation(
-                event_id=f"{j:032x}",
-                exchange=exchange,
-                market="linear",
-                symbol=base + "USDT",
-                base=base,
-                quote="USDT",
-                side=side,
-                price=price,
-                qty=usd / price,
-                notional_usd=usd,
-                ts=ts,
-                recv_ts=ts + 100,
-                throttled=exchange == "binance",
-            )
-        )
-    return out
-
-
-async def _xadd_all(client: aioredis.Redis, stream: str, payloads: list[bytes]) -> float:
-    """XADD ``payloads`` to ``stream`` in pipelines of 5,000; returns entries per second."""
-    started = time.perf_counter()
-    for i in range(0, len(payloads), 5_000):
-        pipe = client.pipeline(transaction=False)
-        for p in payloads[i : i + 5_000]:
-            pipe.xadd(stream, {b"data": p})
-        await pipe.execute()
-    return len(payloads) / (time.perf_counter() - started)
-
-
-async def _until(processed: Callable[[], int], n: int) -> None:
-    while processed() < n:  # noqa: ASYNC110 - polls a runner counter, 10 ms resolution
-        await asyncio.sleep(0.01)
-
-
-async def throughput(n: int, symbols: int, zipf: float) -> dict[str, float]:
-    """Detector events/s over ``n`` fresh entries, then the bare consumer loop's over another ``n``."""
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-    env = {
-        "REDIS_URL": url,
-        "EVENTS_STREAM": prefix + "events",
-        "CASCADES_STREAM": prefix + "cascades",
-        "DEAD_STREAM": prefix + "dead",
-        "DASH_PREFIX": prefix + "dash:",
-        "METRICS_PORT": "0",
-    }
+async def throughput(payloads: list[bytes], url: str) -> dict[str, float]:
+    """One detector process over the entries ``payloads`` on a fresh stream, then the bare consumer
+    loop over another fresh stream of the same entries."""
+    n = len(payloads)
+    env = stream_env(url)
     settings = load_settings(Settings, env)
     client = connect_redis(url)
     try:
-        payloads = [encode(e) for e in make_events(n, symbols, spacing_ms=2.0, zipf=zipf)]
-        xadd_rate = await _xadd_all(client, settings.events_stream, payloads)
+        xadd_rate = await xadd_all(client, settings.events_stream, payloads)
         stop = asyncio.Event()
         detector = Detector(settings, client, clock=lambda: 1_000.0)
         started = time.perf_counter()
         cpu = time.process_time()
         task = asyncio.create_task(detector.run(stop))
-        await _until(lambda: detector.runner.processed, n)
+        await wait_for(lambda: detector.runner.processed, n)
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
         stop.set()
         await task
-        raw = await raw_consumer(client, prefix + "raw", payloads, settings.batch_size)
+        raw = await raw_consumer(client, env["EVENTS_STREAM"] + ":raw", payloads, settings.batch_size)
         return {
             "events_s": n / elapsed,
             "seconds": elapsed,
@@ -154,10 +81,34 @@ async def throughput(n: int, symbols: int, zipf: float) -> dict[str, float]:
             "batch_size": settings.batch_size,
         }
     finally:
-        keys = [k async for k in client.scan_iter(match=prefix + "*", count=1000)]
-        if keys:
-            await client.delete(*keys)
+        await drop_keys(client, env)
         await client.aclose()
+
+
+async def _fill(url: str, env: dict[str, str], payloads: list[bytes]) -> None:
+    client = connect_redis(url)
+    try:
+        await xadd_all(client, env["EVENTS_STREAM"], payloads)
+    finally:
+        await client.aclose()
+
+
+async def _drop(url: str, env: dict[str, str]) -> None:
+    client = connect_redis(url)
+    try:
+        await drop_keys(client, env)
+    finally:
+        await client.aclose()
+
+
+def sharded(payloads: list[bytes], url: str, count: int) -> dict[str, float]:
+    """``count`` detector shards (separate processes) over the entries ``payloads`` on a fresh stream."""
+    env = stream_env(url)
+    uvloop.run(_fill(url, env, payloads))
+    try:
+        return run_shards(env, len(payloads), count)
+    finally:
+        uvloop.run(_drop(url, env))
 
 
 async def raw_consumer(client: aioredis.Redis, stream: str, payloads: list[bytes], batch_size: int) -> float:
@@ -169,7 +120,7 @@ async def raw_consumer(client: aioredis.Redis, stream: str, payloads: list[bytes
     async def handler(batch: list[tuple[bytes, Liquidation]]) -> None:
         return None
 
-    await _xadd_all(client, stream, payloads)
+    await xadd_all(client, stream, payloads)
     runner = ConsumerRunner(
         client,
         stream=stream,
@@ -184,7 +135,7 @@ async def raw_consumer(client: aioredis.Redis, stream: str, payloads: list[bytes
     stop = asyncio.Event()
     started = time.perf_counter()
     task = asyncio.create_task(runner.run(stop))
-    await _until(lambda: runner.processed, len(payloads))
+    await wait_for(lambda: runner.processed, len(payloads))
     elapsed = time.perf_counter() - started
     stop.set()
     await task
@@ -212,52 +163,87 @@ def memory_phase() -> None:
 
 
 PASSES = 5
-"""Passes, each a detector run then a raw-consumer run on fresh streams. The rate rows keep the best of
-each (the least disturbed by other load on a shared 2-core machine, as bench_persister does); the ratio
-is the median of the per-pass ratios, each taken from two runs seconds apart under the same load."""
+"""Passes, each a one-process detector run, a raw-consumer run and a sharded run on fresh streams of the
+same entries. The rate rows keep the best of each (the least disturbed by other load on a shared 2-core
+machine, as bench_persister does); the ratios are medians of the per-pass ratios, each taken from runs
+seconds apart under the same load."""
+
+SHARDS = 2
+"""Detector shards of the sharded pass: one per core of the project's machine."""
 
 
 def _rates(passes: list[dict[str, float]], key: str) -> str:
     return ", ".join(f"{p[key]:,.0f}" for p in passes)
 
 
+def _median(values: list[float]) -> tuple[float, str]:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2], ", ".join(f"{x:.2f}" for x in ordered)
+
+
 def _throughput_rows(n: int, symbols: int, zipf: float, target: float | None, what: str) -> list[dict[str, Any]]:
-    # The service runs on uvloop too (liq_common.runtime).
-    passes = [uvloop.run(throughput(n, symbols, zipf)) for _ in range(PASSES)]
-    paired = sorted(p["events_s"] / p["raw_events_s"] for p in passes)
-    share = paired[len(paired) // 2]
+    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+    payloads = [encode(e) for e in make_events(n, symbols, spacing_ms=2.0, zipf=zipf)]
+    passes = []
+    for _ in range(PASSES):
+        one = uvloop.run(throughput(payloads, url))  # the service runs on uvloop too (liq_common.runtime)
+        shards = sharded(payloads, url, SHARDS)
+        passes.append({**one, "shards_s": shards["events_s"], "shards_cpu_s": shards["cpu_s"]})
+    stage, stage_ratios = _median([p["shards_s"] / p["raw_events_s"] for p in passes])
+    single, single_ratios = _median([p["events_s"] / p["raw_events_s"] for p in passes])
     r = {**max(passes, key=lambda p: p["events_s"]), "raw_events_s": max(p["raw_events_s"] for p in passes)}
+    best_shards = max(passes, key=lambda p: p["shards_s"])
     mix = f"Zipf s={zipf}" if zipf else "uniform"
-    detector = row(
-        "detector",
-        f"end_to_end_events_per_s_{what}",
-        r["events_s"],
-        "events/s",
-        target,
-        f"{n} events, {symbols} bases ({mix}), XREADGROUP + engine + dashboard + XACK in one process: "
-        f"{r['seconds']:.2f} s wall, {r['cpu_s']:.2f} s CPU ({n / r['cpu_s']:,.0f} events per CPU-second); "
-        f"{r['published']} cascade states; best of {PASSES} passes ({_rates(passes, 'events_s')})",
-    )
-    raw = row(
-        "detector",
-        "raw_consumer_events_per_s",
-        r["raw_events_s"],
-        "events/s",
-        None,
-        f"raw limit in the same run: ConsumerRunner with a no-op handler over a fresh stream of the same "
-        f"{n} entries, COUNT {r['batch_size']} (the detector's BATCH_SIZE), decode + XACK; best of {PASSES} passes "
-        f"({_rates(passes, 'raw_events_s')})",
-    )
-    ratio = row(
-        "detector",
-        "ratio_to_raw_limit",
-        share,
-        "x raw",
-        0.5,
-        f"detector / raw consumer loop, worst-case mix: median of {PASSES} paired passes "
-        f"({', '.join(f'{x:.2f}' for x in paired)})",
-    )
-    return [detector, raw, ratio]
+    return [
+        row(
+            "detector",
+            f"end_to_end_events_per_s_{what}",
+            r["events_s"],
+            "events/s",
+            target,
+            f"{n} events, {symbols} bases ({mix}), XREADGROUP + engine + dashboard + XACK in one process: "
+            f"{r['seconds']:.2f} s wall, {r['cpu_s']:.2f} s CPU ({n / r['cpu_s']:,.0f} events per CPU-second); "
+            f"{r['published']} cascade states; best of {PASSES} passes ({_rates(passes, 'events_s')})",
+        ),
+        row(
+            "detector",
+            f"sharded_events_per_s_{what}",
+            best_shards["shards_s"],
+            "events/s",
+            target,
+            f"the same entries through {SHARDS} detector processes (SHARD_COUNT={SHARDS}), each reading every entry "
+            f"with its own group and fully decoding only its own assets', timed until the last is done: "
+            f"{best_shards['shards_cpu_s']:.2f} s CPU in all; best of {PASSES} passes ({_rates(passes, 'shards_s')})",
+        ),
+        row(
+            "detector",
+            "raw_consumer_events_per_s",
+            r["raw_events_s"],
+            "events/s",
+            None,
+            f"raw limit in the same run: one ConsumerRunner with a no-op handler over a fresh stream of the same "
+            f"{n} entries, COUNT {r['batch_size']} (the detector's BATCH_SIZE), decode into Liquidation + XACK; "
+            f"best of {PASSES} passes ({_rates(passes, 'raw_events_s')})",
+        ),
+        row(
+            "detector",
+            "ratio_to_raw_limit",
+            stage,
+            "x raw",
+            0.5,
+            f"detector stage as deployed on 2 cores ({SHARDS} shards) / raw consumer loop, worst-case mix: "
+            f"median of {PASSES} paired passes ({stage_ratios})",
+        ),
+        row(
+            "detector",
+            "one_process_ratio_to_raw_limit",
+            single,
+            "x raw",
+            None,
+            f"one detector process / raw consumer loop: median of {PASSES} paired passes ({single_ratios}); "
+            "the engine and dashboard cost about as much CPU per event as reading and decoding it",
+        ),
+    ]
 
 
 def run() -> list[dict[str, Any]]:
