@@ -215,13 +215,14 @@ def test_a_cascade_adopted_without_replayed_events_closes_instead_of_crashing() 
 def test_an_open_cascade_is_not_rescored_while_its_window_is_unchanged(monkeypatch: pytest.MonkeyPatch) -> None:
     """10 ms ticks evaluate an open cascade 100 times a second; the window profile is recomputed only when
     an event entered, left, or stopped being recent (the score depends on nothing else)."""
+    from liq_detector.lifecycle import Lifecycle
     from liq_detector.window import AssetWindow
 
     events = btc_crash().sorted()
     counts = {"scored": 0, "profiled": 0}
-    score, profile = Engine._score, AssetWindow.profile
+    score, profile = Lifecycle._score, AssetWindow.profile
 
-    def counting_score(self: Engine, *args: object) -> None:
+    def counting_score(self: Lifecycle, *args: object) -> None:
         counts["scored"] += 1
         score(self, *args)  # type: ignore[arg-type]
 
@@ -229,7 +230,7 @@ def test_an_open_cascade_is_not_rescored_while_its_window_is_unchanged(monkeypat
         counts["profiled"] += 1
         return profile(self, recent_since)
 
-    monkeypatch.setattr(Engine, "_score", counting_score)
+    monkeypatch.setattr(Lifecycle, "_score", counting_score)
     monkeypatch.setattr(AssetWindow, "profile", counting_profile)
     states = run(events, EngineConfig(tick_ms=10, lateness_ms=0))
     assert states[0].status == "open"

@@ -13,13 +13,13 @@ open cascade (so a cascade closes even when its market goes quiet).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 
-from liq_common.events import TIERS, Cascade, Liquidation, tier_for
-from liq_detector import recovery, risk
+from liq_common.events import Cascade, Liquidation
+from liq_detector import recovery
 from liq_detector.cascade import CascadeBuilder
 from liq_detector.config import EngineConfig, Rule
+from liq_detector.lifecycle import Lifecycle, Out
 from liq_detector.ring import SymbolRings
 from liq_detector.window import END, UNSET, AssetWindow
 
@@ -41,7 +41,7 @@ class Engine:
         """(event, USD, price) of the last ``ingest`` call's non-duplicate events, for the dashboard."""
         self._active: dict[str, AssetWindow] = {}
         """Assets evaluated on every watermark move: pending events or an open cascade."""
-        self._rules: dict[str, Rule] = {}
+        self.lifecycle = Lifecycle(cfg)
         self._tick_ms, self._window_ms, self._min_events = cfg.tick_ms, cfg.window_ms, cfg.min_events
 
     # --- input ------------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ class Engine:
         self.watermark = watermark
         tick = self.cfg.tick_ms
         end = watermark - watermark % tick
-        out: list[tuple[int, str, int, Cascade]] = []
+        out: Out = []
         active = self._active
         # Assets are independent and ``out`` is sorted below, so they are visited in any order.
         for base, a in list(active.items()):
@@ -138,7 +138,7 @@ class Engine:
         return self.advance_to(self.max_ts + cfg.window_ms + cfg.quiet_ms + 3 * cfg.tick_ms)
 
     # --- ticks ------------------------------------------------------------------------------------
-    def _finalize(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+    def _finalize(self, a: AssetWindow, end: int, out: Out) -> None:
         tick = self._tick_ms
         if a.next_tick == UNSET:
             first = min(r[0] for r in a.pending)
@@ -146,6 +146,7 @@ class Engine:
             if a.next_tick >= end:
                 return
         ready = a.take_due(end)
+        evaluate = self.lifecycle.evaluate
         if a.floor < 0:
             a.floor = self.rule(a.base).min_usd
         t = a.next_tick  # start of the first tick not yet evaluated
@@ -159,7 +160,7 @@ class Engine:
                 if due < 0:
                     break
                 t = due + tick
-                self._evaluate(a, t, out)
+                evaluate(a, t, out)
                 continue
             rec = ready[i]
             ts = rec[0]
@@ -170,7 +171,7 @@ class Engine:
                     t = group + tick
                 while a.cascade is not None and t < start:  # empty ticks matter only to an open cascade
                     t += tick
-                    self._evaluate(a, t, out)
+                    evaluate(a, t, out)
                 group = start
             a.add(rec)
             if a.cascade is not None:
@@ -181,113 +182,25 @@ class Engine:
             t = group + tick
         while a.cascade is not None and t < end:
             t += tick
-            self._evaluate(a, t, out)
+            evaluate(a, t, out)
         a.next_tick = end
 
-    def _tick(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
+    def _tick(self, a: AssetWindow, end: int, out: Out) -> None:
         """Evaluate a tick that had events; the common "nothing can open" case returns early."""
         if a.cascade is None:
             start = end - self.cfg.window_ms
             a.evict(start)
             if a.rejects(start, self.cfg.min_events):
                 return
-        self._evaluate(a, end, out)
+        self.lifecycle.evaluate(a, end, out)
 
     def rule(self, base: str) -> Rule:
         """The resolved opening/scoring rule of ``base`` (cached)."""
-        rule = self._rules.get(base)
-        if rule is None:
-            rule = self._rules[base] = self.cfg.rule(base)
-        return rule
-
-    def _evaluate(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
-        cfg = self.cfg
-        a.evict(end - cfg.window_ms)
-        c = a.cascade
-        if c is None:
-            self._maybe_open(a, end, out)
-            return
-        self._score(a, c, end)
-        if a.usd < c.threshold * cfg.close_fraction:
-            if c.quiet_since is None:
-                c.quiet_since = end
-            if end - c.quiet_since >= cfg.quiet_ms:
-                self._emit(c, "close", end, out)
-                a.cascade = None
-                a.reopen_after = end
-                return
-        else:
-            c.quiet_since = None
-        tier_up = TIERS.index(tier_for(c.score)) > TIERS.index(tier_for(c.published_score))
-        grown = c.score - c.published_score >= cfg.update_min_delta or (
-            cfg.update_usd_growth > 0 and float(c.usd) >= c.published_usd * (1 + cfg.update_usd_growth)
-        )
-        if tier_up or (grown and end - c.published_tick >= cfg.update_interval_ms):
-            self._emit(c, "update", end, out)
+        return self.lifecycle.rule(base)
 
     def threshold(self, a: AssetWindow, end: int) -> tuple[float, float, float]:
-        """(opening threshold USD, reference USD per window, reference weighted events per window) at ``end``.
-
-        Cold start (RISK.md): with no complete minute of history before the window the asset is only
-        observed (threshold infinite); while fewer than ``warmup_minutes`` exist the floor is multiplied
-        by ``cold_multiple`` and the baseline is the mean of the minutes seen so far.
-        """
-        cfg = self.cfg
-        rule = self.rule(a.base)
-        bl = a.baseline(end - cfg.window_ms, cfg.baseline_minutes, cfg.warmup_minutes)
-        per_window = cfg.window_ms / 60_000
-        floor = rule.min_usd * (cfg.cold_multiple if bl.cold else 1.0)
-        threshold = max(floor, rule.open_multiple * bl.usd_per_min * per_window)
-        ref_events = max(bl.events_per_min * per_window, cfg.min_events)
-        if bl.minutes == 0:
-            return math.inf, threshold / rule.open_multiple, ref_events
-        return threshold, threshold / rule.open_multiple, ref_events
-
-    def _maybe_open(self, a: AssetWindow, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
-        if a.usd < self.rule(a.base).min_usd or a.count < self.cfg.min_events or end <= a.reopen_after:
-            return  # cheap reject: the threshold is never below the asset's floor
-        minute = (end - self.cfg.window_ms) // 60_000
-        if a.threshold_key != minute:
-            a.threshold_key, a.threshold = minute, self.threshold(a, end)
-        threshold, ref_usd, ref_events = a.threshold
-        if a.usd < threshold or threshold <= 0:
-            return
-        c = CascadeBuilder(a.base, a.events[0][0], threshold, ref_usd, ref_events)
-        for rec in a.events:
-            c.add(rec[0], rec[5])
-        a.cascade = c
-        self._score(a, c, end)
-        self._emit(c, "open", end, out)
-
-    def _score(self, a: AssetWindow, c: CascadeBuilder, end: int) -> None:
-        since = end - self.cfg.accel_ms
-        # The score depends only on the window's events, which of them are recent (ts >= since) and the
-        # cascade's totals (which change only with new window events). Window events are in ts order, so
-        # (first, end, first recent) numbers identify all three; at most ticks of an open cascade nothing
-        # moved and the profile scan is skipped.
-        events, first = a.events, a.evicted
-        stop = first + len(events)
-        recent = max(c.recent_at, first)
-        while recent < stop and events[recent - first][0] < since:
-            recent += 1
-        c.recent_at = recent
-        key = (first, stop, recent)
-        if key == c.scored_key:
-            return
-        c.scored_key = key
-        p = a.profile(since)
-        factors = risk.score(risk.measure(self.cfg, p, c, self.rule(a.base).full_move_pct))
-        value = risk.total(factors)
-        if value > c.score:
-            c.score, c.factors = value, factors
-
-    @staticmethod
-    def _emit(c: CascadeBuilder, status: str, end: int, out: list[tuple[int, str, int, Cascade]]) -> None:
-        state = c.state(status)  # type: ignore[arg-type]
-        c.published_tick = end
-        c.published_score = c.score
-        c.published_usd = float(state.usd)
-        out.append((end, c.base, state.seq, state))
+        """(opening threshold USD, reference USD per window, reference weighted events per window) at ``end``."""
+        return self.lifecycle.threshold(a, end)
 
     # --- restart ----------------------------------------------------------------------------------
     def open_cascades(self) -> dict[str, CascadeBuilder]:
