@@ -79,7 +79,7 @@ def run(events: list[Liquidation], batch: int, cfg: EngineConfig, idle_every: in
     for base in sorted(engine.assets):
         a = engine.assets[base]
         trace.append((base, a.long_usd, a.short_usd, [r[1] for r in a.events], sorted(a.seen), a.next_tick))
-        trace.append((sorted(a.minutes.items()), a.first_minute, a.threshold_key, a.threshold, a.reopen_after))
+        trace.append((sorted(a.history.minutes.items()), a.history.first, a.threshold_key, a.threshold, a.reopen_after))
     trace += [(key, ring.recent()) for key, ring in sorted(engine.rings.rings.items())]
     return trace
 

@@ -235,9 +235,9 @@ class Engine:
         """Per-minute history of assets whose baseline moved since the last call (to save in Redis)."""
         changed = {}
         for base, a in self.assets.items():
-            if a.minutes_changed:
-                a.minutes_changed = False
-                changed[base] = a.snapshot()
+            if a.history.changed:
+                a.history.changed = False
+                changed[base] = a.history.snapshot()
         return changed
 
     @property

@@ -69,7 +69,7 @@ class Lifecycle:
         """
         cfg = self.cfg
         rule = self.rule(a.base)
-        bl = a.baseline(end - cfg.window_ms, cfg.baseline_minutes, cfg.warmup_minutes)
+        bl = a.history.baseline(end - cfg.window_ms, cfg.baseline_minutes, cfg.warmup_minutes)
         per_window = cfg.window_ms / 60_000
         floor = rule.min_usd * (cfg.cold_multiple if bl.cold else 1.0)
         threshold = max(floor, rule.open_multiple * bl.usd_per_min * per_window)

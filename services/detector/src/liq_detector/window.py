@@ -1,4 +1,4 @@
-"""Per-asset sliding window in event time, and the asset's per-minute baseline.
+"""Per-asset sliding window in event time (its per-minute history is in :mod:`.baseline`).
 
 Events wait in ``pending`` until the watermark passes their tick; they then enter the window in
 (event time, event id) order, so the window's contents at every tick do not depend on arrival order.
@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from itertools import islice
 
 from liq_common.events import Liquidation
+from liq_detector.baseline import MINUTE_MS, MinuteHistory
 from liq_detector.cascade import CascadeBuilder
 from liq_detector.ring import SymbolRing
 
 Rec = tuple[int, str, float, bool, float, Liquidation]
 """A windowed event: (effective ts ms, event id, USD, is long, weighted count, the event)."""
 
-MINUTE_MS = 60_000
 UNSET = -(2**62)
 """``next_tick`` before the asset's first evaluation (below every event time)."""
 _NO_MINUTE = [0.0, 0.0]  # scratch totals for "no minute loaded yet" (written, never read)
@@ -39,33 +39,18 @@ class Profile:
     by_exchange: dict[str, list[float]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Baseline:
-    """Mean per-minute USD and weighted count over the baseline span; ``cold`` while warming up."""
-
-    usd_per_min: float
-    events_per_min: float
-    minutes: int
-    cold: bool
-
-
 class AssetWindow:
     """State of one base asset: pending events, the window, its USD per side, per-minute totals."""
 
     __slots__ = (
-        "_baseline",
-        "_baseline_key",
         "base",
         "cascade",
         "events",
         "evicted",
         "feeds",
-        "first_minute",
         "floor",
-        "frozen_through",
+        "history",
         "long_usd",
-        "minutes",
-        "minutes_changed",
         "next_tick",
         "pending",
         "reopen_after",
@@ -89,17 +74,12 @@ class AssetWindow:
         self.next_tick = UNSET  # start of the first tick not yet evaluated
         self.long_usd = 0.0
         self.short_usd = 0.0
-        self.minutes: dict[int, list[float]] = {}  # minute index -> [usd, weighted count]
-        self.first_minute: int | None = None
-        self.frozen_through = -1  # minutes <= this were restored complete; replayed events do not add to them
-        self.minutes_changed = False
+        self.history = MinuteHistory()
         self.cascade: CascadeBuilder | None = None
         self.reopen_after = 0
         self.floor = -1.0  # the asset's absolute floor (USD), set by the engine on first use
         self.threshold_key = -1  # minute of the window start the cached threshold was computed for
         self.threshold: tuple[float, float, float] = (0.0, 0.0, 0.0)
-        self._baseline: Baseline | None = None
-        self._baseline_key = -1
         self.ring: SymbolRing | None = None  # the engine's cache: ring buffer of the last event's symbol
 
     @property
@@ -121,13 +101,10 @@ class AssetWindow:
         else:
             self.short_usd += usd
         minute = ts // MINUTE_MS
-        if minute <= self.frozen_through:
+        history = self.history
+        if minute <= history.frozen_through:
             return
-        m = self.minutes.get(minute)
-        if m is None:
-            m = self.minutes[minute] = [0.0, 0.0]
-            if self.first_minute is None or minute < self.first_minute:
-                self.first_minute = minute
+        m = history.minutes.get(minute) or history.new_minute(minute)
         m[0] += usd
         m[1] += n
 
@@ -160,9 +137,10 @@ class AssetWindow:
         in the same order, because it runs once per event: sums and the current minute's totals live in
         locals meanwhile.
         """
-        events, minutes = self.events, self.minutes
+        events, history = self.events, self.history
+        minutes, new_minute = history.minutes, history.new_minute
         popleft, append, discard = events.popleft, events.append, self.seen.discard
-        floor, frozen = self.floor, self.frozen_through
+        floor, frozen = self.floor, history.frozen_through
         # The cached threshold applies while the window start is in minute ``threshold_key``.
         key_lo = self.threshold_key * MINUTE_MS
         key_hi = key_lo + MINUTE_MS
@@ -209,17 +187,11 @@ class AssetWindow:
                 minute = ts // MINUTE_MS
                 m_end = (minute + 1) * MINUTE_MS
                 # A minute restored complete before a restart gets scratch totals: replays do not add to it.
-                m_cell = (minutes.get(minute) or self._new_minute(minute)) if minute > frozen else [0.0, 0.0]
+                m_cell = (minutes.get(minute) or new_minute(minute)) if minute > frozen else [0.0, 0.0]
                 m_usd, m_n = m_cell
             m_usd += usd
             m_n += weight
         raise AssertionError("records must end with END")
-
-    def _new_minute(self, minute: int) -> list[float]:
-        m = self.minutes[minute] = [0.0, 0.0]
-        if self.first_minute is None or minute < self.first_minute:
-            self.first_minute = minute
-        return m
 
     def rejects(self, window_start: int, min_events: int) -> bool:
         """True when the window (evicted to ``window_start``) cannot open a cascade: below the asset's
@@ -265,44 +237,7 @@ class AssetWindow:
             ex[side] += usd
         return p
 
-    def baseline(self, window_start: int, span: int, warmup: int) -> Baseline:
-        """Mean per-minute totals over the ``span`` minutes before the minute of ``window_start``.
-
-        Minutes without liquidations count as zero; before ``span`` minutes of history exist the mean is
-        over the minutes seen so far, and with fewer than ``warmup`` minutes the baseline is ``cold``.
-        """
-        m0 = window_start // MINUTE_MS
-        if m0 == self._baseline_key and self._baseline is not None:
-            return self._baseline
-        first = self.first_minute if self.first_minute is not None else m0
-        n = max(min(span, m0 - first), 0)
-        usd = cnt = 0.0
-        for minute in range(m0 - n, m0):
-            m = self.minutes.get(minute)
-            if m is not None:
-                usd += m[0]
-                cnt += m[1]
-        for minute in [k for k in self.minutes if k < m0 - span - 1]:
-            del self.minutes[minute]
-        self.minutes_changed = True
-        self._baseline_key = m0
-        self._baseline = Baseline(usd / n if n else 0.0, cnt / n if n else 0.0, n, n < warmup)
-        return self._baseline
-
-    def snapshot(self) -> tuple[int, int, dict[int, list[float]]]:
-        """(first minute, last complete minute, minute totals up to it) for saving the baseline."""
-        through = self._baseline_key - 1
-        first = self.first_minute if self.first_minute is not None else through
-        return first, through, {k: v for k, v in self.minutes.items() if k <= through}
-
     def restore(self, first_minute: int, through: int, minutes: dict[int, list[float]]) -> None:
-        """Load the complete minutes saved before a restart (call before replaying the stream).
-
-        Replayed events then add only to minutes after ``through``, so nothing is counted twice.
-        """
-        for minute, values in minutes.items():
-            self.minutes[minute] = [float(values[0]), float(values[1])]
-        self.first_minute = first_minute if self.first_minute is None else min(self.first_minute, first_minute)
-        self.frozen_through = through
-        self._baseline_key = -1
+        """Load the complete minutes saved before a restart (see :meth:`MinuteHistory.restore`)."""
+        self.history.restore(first_minute, through, minutes)
         self.threshold_key = -1
