@@ -1,16 +1,16 @@
 """The detector process: Redis in and out around the Sans-I/O :class:`~liq_detector.engine.Engine`.
 
-* Consumes ``events_stream`` as group ``group`` with the shared runner; each batch goes through the
-  engine, the resulting cascade states are published to ``cascades_stream`` by the batching producer.
+* Consumes ``events_stream`` as group ``group`` (``group.index`` for a shard, :mod:`.shard`) with the
+  shared runner; each batch goes through the engine, the resulting cascade states are published to
+  ``cascades_stream`` by the batching producer.
 * Dashboard state is coalesced in memory and written in one pipeline at most every ``DASH_FLUSH_MS``.
 * When no event arrived for ``idle_ms`` (wall clock) the watermark advances with the wall clock (to now -
   lateness, or the last event time plus the quiet time when events ran ahead of the clock), so cascades
   close when the market goes quiet.
 * Every published state carries ``coverage``: per feed known to carry its base asset, the fraction of
-  the cascade's window the feed was connected, from the feed-status stream (read without a consumer
-  group every ``feed_refresh_ms`` by a background task, so publishing never waits for it).
+  the cascade's window the feed was connected, from the feed-status stream (:mod:`.feeds`).
 * On start it replays the recent stream silently and reconciles with the cascade states already
-  published (see :meth:`Detector.rebuild`), so a restart neither loses nor duplicates a cascade.
+  published (:mod:`.rebuild`), so a restart neither loses nor duplicates a cascade.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 
 from liq_common import rawpipe
 from liq_common.backoff import Backoff
-from liq_common.codec import FEED_STATUS, LIQUIDATIONS, EntryDecodeError
+from liq_common.codec import LIQUIDATIONS
 from liq_common.consumer import ConsumerRunner
 from liq_common.events import Cascade, Liquidation
 from liq_common.streams import REDIS_DOWN, StreamProducer
@@ -38,6 +38,7 @@ from liq_detector.config import EngineConfig
 from liq_detector.coverage import FeedTimeline
 from liq_detector.dashboard import Dashboard
 from liq_detector.engine import Engine
+from liq_detector.feeds import FeedStatusReader
 from liq_detector.rebuild import inherit_position, rebuild
 from liq_detector.settings import Settings
 from liq_detector.shard import Routed, RoutingDecoder, Shard, split
@@ -99,7 +100,6 @@ class Detector:
             block_ms=500,
         )
         self.timeline = FeedTimeline(keep_ms=settings.rebuild_max_ms + settings.window_ms)
-        self._feed_cursor: str | None = None
         self.processed = 0
         self.published = 0
         self._last_arrival = time.monotonic()
@@ -111,6 +111,7 @@ class Detector:
         self._open: set[str] = set()
         self._flush_lock = asyncio.Lock()
         self._log = log.bind(group=settings.consumer_group, consumer=settings.consumer)
+        self.feeds = FeedStatusReader(client, settings.feed_status_stream, self.timeline, clock, self._log)
 
     # --- running ----------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -127,7 +128,9 @@ class Detector:
         producer_stop = asyncio.Event()
         producer = asyncio.create_task(self.producer.run(producer_stop), name="detector-producer")
         idle = asyncio.create_task(self._idle_loop(stop), name="detector-idle")
-        feeds = asyncio.create_task(self._feed_loop(stop), name="detector-feed-status")
+        feeds = asyncio.create_task(
+            self.feeds.run(stop, self.settings.feed_refresh_ms / 1000), name="detector-feed-status"
+        )
         try:
             await self.runner.run(stop)
         finally:
@@ -167,38 +170,6 @@ class Detector:
             # or a crash right after the ack would lose them.
             await self.producer.drained()
         await self._flush_dashboard()
-
-    async def _feed_loop(self, stop: asyncio.Event) -> None:
-        """Read the feed-status stream every ``feed_refresh_ms`` until ``stop``."""
-        while not stop.is_set():
-            await self._read_feed_status()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.settings.feed_refresh_ms / 1000)
-
-    async def _read_feed_status(self) -> None:
-        """Apply the feed-status entries published since the last read (from ``keep_ms`` back at first)."""
-        if self._feed_cursor is None:
-            self._feed_cursor = str(max(0, int(self.clock() * 1000) - self.timeline.keep_ms))
-        try:
-            while True:
-                entries = cast(
-                    Entries,
-                    await self.client.xrange(
-                        self.settings.feed_status_stream, min=self._feed_cursor, max="+", count=1000
-                    ),
-                )
-                for entry_id, fields in entries:
-                    self._feed_cursor = "(" + entry_id.decode()
-                    try:
-                        self.timeline.apply(FEED_STATUS.decode(fields))
-                    except EntryDecodeError as exc:
-                        metrics.FEED_STATUS_BAD.inc()
-                        self._log.warning("feed_status_undecodable", id=entry_id.decode(), error=str(exc))
-                if len(entries) < 1000:
-                    break
-        except REDIS_DOWN as exc:  # coverage from what is known; the next publish reads again
-            self._log.warning("feed_status_unread", error=str(exc))
-        self.timeline.prune()
 
     async def _publish(self, states: list[Cascade]) -> None:
         if not states:
@@ -290,7 +261,7 @@ class Detector:
         if inherited is not None:
             self._log.info("detector_group_created", start=inherited.decode())
         done = await rebuild(self.client, self.settings, self.shard, self.engine, self.dashboard)
-        await self._read_feed_status()
+        await self.feeds.read()
         self._open = set(self.engine.open_cascades())
         self._arrival_watermark, self._arrival_wall = self.engine.watermark, self.clock()
         await self._publish(done.todo)
