@@ -231,8 +231,8 @@ def _throughput_rows(n: int, symbols: int, zipf: float, target: float | None, wh
             stage,
             "x raw",
             0.5,
-            f"detector stage as deployed on 2 cores ({SHARDS} shards) / raw consumer loop, worst-case mix: "
-            f"median of {PASSES} paired passes ({stage_ratios})",
+            f"detector stage run as {SHARDS} shards (deploy/docker-compose.shards.yml) / raw consumer loop, "
+            f"worst-case mix: median of {PASSES} paired passes ({stage_ratios})",
         ),
         row(
             "detector",
