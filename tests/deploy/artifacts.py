@@ -31,6 +31,8 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 PROMETHEUS = DEPLOY / "prometheus"
 GRAFANA = DEPLOY / "grafana"
 DASHBOARDS = GRAFANA / "dashboards"
+SECRET_DIR = "/run/secrets/"
+"""Where compose mounts secrets in a container."""
 
 _INTERPOLATION = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
@@ -69,6 +71,22 @@ def interpolate(value: str, env: dict[str, str]) -> str:
         return current
 
     return _INTERPOLATION.sub(replace, value).replace("$$", "$")
+
+
+def render_environment(environment: dict[str, Any], dotenv: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A service's ``environment`` as the container sees it with ``dotenv``: variables interpolated, and
+    each ``*_FILE`` secret written to a file under ``tmp_path`` (its value from ``dotenv``)."""
+    secrets = compose()["secrets"]
+    out: dict[str, str] = {}
+    for name, raw in environment.items():
+        value = interpolate(str(raw), dotenv)
+        if name.endswith("_FILE") and value.startswith(SECRET_DIR):
+            secret = value.removeprefix(SECRET_DIR)
+            path = tmp_path / secret
+            path.write_text(dotenv[secrets[secret]["environment"]] + "\n")
+            value = str(path)
+        out[name] = value
+    return out
 
 
 def read_env_file(path: Path, base: dict[str, str] | None = None) -> dict[str, str]:

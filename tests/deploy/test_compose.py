@@ -22,7 +22,7 @@ from tests.deploy import artifacts
 
 COMPOSE = artifacts.compose()
 SPECS: dict[str, dict[str, Any]] = COMPOSE["services"]
-SECRET_DIR = "/run/secrets/"
+SECRET_DIR = artifacts.SECRET_DIR
 
 
 def _liq(services: list[artifacts.ServicePackage]) -> list[tuple[artifacts.ServicePackage, dict[str, Any]]]:
@@ -72,21 +72,6 @@ def test_per_service_env_files_are_optional_and_hold_only_settings(
     assert unknown_settings(detector, artifacts.env_file_keys(sample)) == ["FLOOR_USDT"]
 
 
-def _rendered_env(spec: dict[str, Any], dotenv: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The service's environment as the container sees it, with *_FILE secrets written to files."""
-    secrets = artifacts.compose()["secrets"]
-    env: dict[str, str] = {}
-    for name, raw in spec.get("environment", {}).items():
-        value = artifacts.interpolate(str(raw), dotenv)
-        if name.endswith("_FILE") and value.startswith(SECRET_DIR):
-            secret = value.removeprefix(SECRET_DIR)
-            path = tmp_path / secret
-            path.write_text(dotenv[secrets[secret]["environment"]] + "\n")
-            value = str(path)
-        env[name] = value
-    return env
-
-
 def test_environment_values_load_with_the_example_configuration(
     services: list[artifacts.ServicePackage], tmp_path: Path
 ) -> None:
@@ -94,7 +79,7 @@ def test_environment_values_load_with_the_example_configuration(
     constraints, secret files): the stack would not exit 2 on start."""
     dotenv = artifacts.read_env_file(artifacts.ENV_EXAMPLE)
     for service, spec in _liq(services):
-        env = _rendered_env(spec, dotenv, tmp_path)
+        env = artifacts.render_environment(spec.get("environment", {}), dotenv, tmp_path)
         try:
             settings = load_settings(service.settings, env)
         except SettingsError as exc:

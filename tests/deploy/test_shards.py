@@ -20,7 +20,6 @@ from tests.deploy import artifacts
 
 SHARDS = artifacts.DEPLOY / "docker-compose.shards.yml"
 BASE = artifacts.compose()["services"]["detector"]
-SECRET_DIR = "/run/secrets/"
 
 
 def _override() -> dict[str, Any]:
@@ -77,21 +76,6 @@ def merged_environment(spec: dict[str, Any]) -> dict[str, Any]:
     return {**BASE["environment"], **spec.get("environment", {})}
 
 
-def rendered(env: dict[str, Any], dotenv: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """``env`` as the container sees it with ``dotenv``, each *_FILE secret written to a file."""
-    secrets = artifacts.compose()["secrets"]
-    out: dict[str, str] = {}
-    for name, raw in env.items():
-        value = artifacts.interpolate(str(raw), dotenv)
-        if name.endswith("_FILE") and value.startswith(SECRET_DIR):
-            secret = value.removeprefix(SECRET_DIR)
-            path = tmp_path / secret
-            path.write_text(dotenv[secrets[secret]["environment"]] + "\n")
-            value = str(path)
-        out[name] = value
-    return out
-
-
 def test_shard_environments_load_with_the_detector_settings(tmp_path: Path) -> None:
     """With .env.example, each shard's merged environment loads as liq_detector Settings with its shard,
     its own group detector.<index> and /metrics reachable; only detector settings are named (and an
@@ -102,7 +86,7 @@ def test_shard_environments_load_with_the_detector_settings(tmp_path: Path) -> N
     shards = detector_services(_override())
     groups = set()
     for name, spec in shards.items():
-        env = rendered(merged_environment(spec), dotenv, tmp_path)
+        env = artifacts.render_environment(merged_environment(spec), dotenv, tmp_path)
         assert set(env) <= allowed, f"{name}: {sorted(set(env) - allowed)} are not detector settings"
         try:
             settings = load_settings(Settings, env)
@@ -113,7 +97,7 @@ def test_shard_environments_load_with_the_detector_settings(tmp_path: Path) -> N
         assert settings.metrics_host == "0.0.0.0", f"{name}: /metrics unreachable from Prometheus"
         groups.add(settings.consumer_group)
     assert groups == {f"detector.{i}" for i in range(len(shards))}
-    env = rendered(merged_environment(shards["detector"]), dotenv, tmp_path)
+    env = artifacts.render_environment(merged_environment(shards["detector"]), dotenv, tmp_path)
     with pytest.raises(SettingsError, match="SHARD_INDEX"):
         load_settings(Settings, {**env, "SHARD_INDEX": env["SHARD_COUNT"]})
 
