@@ -14,17 +14,9 @@ from liq_ingest_binance.app import BinanceIngest
 from liq_ingest_binance.settings import Settings
 from tests.conftest import Streams
 from tests.ingest_binance.sim import settings_for
-from tests.ingest_common.harness import (
-    REJECT_REASON,
-    as_tuples,
-    minute_ago,
-    open_connections,
-    records,
-    running,
-    stream_events,
-    totals_of,
-    wait_complete,
-)
+from tests.ingest_common.faults import REJECT_REASON, deliver_with_one_malformed
+from tests.ingest_common.harness import deliver, open_connections, running, stream_events, wait_complete
+from tests.ingest_common.truth import delivered_totals, minute_ago, published_totals, records
 from tests.waiting import eventually
 
 USDM = {"BTCUSDT": Decimal(65000), "ETHUSDT": Decimal(3200)}
@@ -46,17 +38,14 @@ async def test_malformed_frame_is_counted_and_neighbours_arrive(
         async with running(ingest.run):
             await eventually(lambda: open_connections(sim, "binance_usdm") == 1)
             batch = records("binance", "linear", USDM, 6, minute_ago())
-            sim.emit(batch[:2])
-            await sim.flush()
-            sim.set_faults("binance_usdm", malformed=kind, malformed_count=1)
-            sim.emit(batch[2:])
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "binance")
+            await deliver_with_one_malformed(
+                sim, redis, streams.events, "binance", "binance_usdm", kind, batch[:2], batch[2:]
+            )
             await eventually(lambda: feed.rejects.total == 1)
         events = await stream_events(redis, streams.events)
     assert {REJECT_REASON[kind]: 1} == dict(feed.rejects.counts)
     assert len(events) == 5
-    assert as_tuples(sim.ledger.totals(exchange="binance")) == as_tuples(totals_of(events))
+    assert published_totals(events) == delivered_totals(sim, "binance")
     assert feed.supervisor.opened == 1
 
 
@@ -71,9 +60,7 @@ async def test_stall_is_detected_by_ping_timeout(redis: aioredis.Redis, streams:
             stalled.faults.stall = True
             await eventually(lambda: supervisor.reasons["ping_timeout"] == 1, timeout=10)
             await eventually(lambda: open_connections(sim, "binance_usdm") >= 1 and supervisor.opened == 2)
-            sim.emit(records("binance", "linear", USDM, 10, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "binance")
+            await deliver(sim, redis, streams.events, "binance", records("binance", "linear", USDM, 10, minute_ago()))
         events = await stream_events(redis, streams.events)
     assert len(events) == 10
 
@@ -106,9 +93,7 @@ async def test_rate_limited_handshake_backs_off_long(redis: aioredis.Redis, stre
         async with running(ingest.run):
             await eventually(lambda: open_connections(sim, "binance_usdm") == 1, timeout=10)
             connected_after = time.monotonic() - started
-            sim.emit(records("binance", "linear", USDM, 4, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "binance")
+            await deliver(sim, redis, streams.events, "binance", records("binance", "linear", USDM, 4, minute_ago()))
     assert supervisor.reasons["http_429"] == 2
     assert sim.stats.handshakes_refused == 2
     # Two penalties of 0.5 s ± 10 %: far longer than the 20 ms reconnect base.
@@ -145,7 +130,7 @@ async def test_rotates_before_the_forced_close(redis: aioredis.Redis, streams: S
             await wait_complete(redis, streams.events, sim, "binance")
         events = await stream_events(redis, streams.events)
     assert sim.stats.closes["lifetime"] == 0
-    assert as_tuples(sim.ledger.totals(exchange="binance")) == as_tuples(totals_of(events))
+    assert published_totals(events) == delivered_totals(sim, "binance")
     assert len(events) == len({e.event_id for e in events})
 
 
@@ -161,9 +146,7 @@ async def test_silently_unsubscribed_stream_is_detected_and_retried(redis: aiore
             assert not feed.check.confirmed
             sim.set_faults("binance_usdm", fail_subscription=False)
             await eventually(lambda: feed.check is not None and feed.check.confirmed)
-            sim.emit(records("binance", "linear", USDM, 6, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "binance")
+            await deliver(sim, redis, streams.events, "binance", records("binance", "linear", USDM, 6, minute_ago()))
         assert len(await stream_events(redis, streams.events)) == 6
         assert feed.supervisor.opened == 1
         assert feed.rejects.total == 0
@@ -177,11 +160,9 @@ async def test_duplicated_and_reordered_frames(redis: aioredis.Redis, streams: S
         sink = ingest.feeds["linear"].sink
         async with running(ingest.run):
             await eventually(lambda: open_connections(sim, "binance_usdm") == 1)
-            sim.emit(records("binance", "linear", USDM, 24, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "binance")
+            await deliver(sim, redis, streams.events, "binance", records("binance", "linear", USDM, 24, minute_ago()))
             await eventually(lambda: sink.duplicates == 8)
         events = await stream_events(redis, streams.events)
     assert len(events) == 24
     assert len({e.event_id for e in events}) == 24
-    assert as_tuples(sim.ledger.totals(exchange="binance")) == as_tuples(totals_of(events))
+    assert published_totals(events) == delivered_totals(sim, "binance")

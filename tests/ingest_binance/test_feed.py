@@ -8,11 +8,12 @@ from decimal import Decimal
 import httpx
 import redis.asyncio as aioredis
 
-from liq_exchange_sim import SimConfig, Simulator, TruthRecord
+from liq_exchange_sim import SimConfig, Simulator
 from liq_ingest_binance.app import BinanceIngest
 from tests.conftest import Streams
 from tests.ingest_binance.sim import settings_for
-from tests.ingest_common.harness import as_tuples, records, running, stream_events, totals_of, wait_complete
+from tests.ingest_common.harness import deliver, running, stream_events
+from tests.ingest_common.truth import delivered_totals, liquidation, published_totals, records
 from tests.waiting import eventually
 
 USDM = {"BTCUSDT": Decimal(65000), "ETHUSDT": Decimal(3200), "XRPUSDT": Decimal("0.52")}
@@ -26,11 +27,10 @@ async def test_publishes_usdm_and_coinm_exactly(redis: aioredis.Redis, streams: 
         ingest = BinanceIngest(settings_for(sim, streams.events), redis, http)
         async with running(ingest.run):
             await eventually(lambda: all(f.supervisor.connected.is_set() for f in ingest.feeds.values()))
-            sim.emit(records("binance", "linear", USDM, 30, now))
-            sim.emit(records("binance", "inverse", COINM, 20, now))
-            await wait_complete(redis, streams.events, sim, "binance")
+            linear, inverse = records("binance", "linear", USDM, 30, now), records("binance", "inverse", COINM, 20, now)
+            await deliver(sim, redis, streams.events, "binance", linear, inverse)
         events = await stream_events(redis, streams.events)
-        assert as_tuples(sim.ledger.totals(exchange="binance")) == as_tuples(totals_of(events))
+        assert published_totals(events) == delivered_totals(sim, "binance")
         assert len({e.event_id for e in events}) == 50
         btc = next(e for e in events if e.symbol == "BTCUSD_PERP")
         assert btc.contracts is not None
@@ -51,20 +51,8 @@ async def test_unknown_symbol_refreshes_exchange_info(redis: aioredis.Redis, str
             sim.add_instrument(
                 "binance_coinm", Instrument(symbol="DOTUSD_PERP", base="DOT", quote="USD", contract_size=Decimal(10))
             )
-            sim.emit(
-                [
-                    TruthRecord(
-                        exchange="binance",
-                        market="inverse",
-                        symbol="DOTUSD_PERP",
-                        side="long",
-                        price=Decimal("4.5"),
-                        size=Decimal(12),
-                        ts=int(time.time() * 1000) - 5000,
-                    )
-                ]
-            )
-            await wait_complete(redis, streams.events, sim, "binance")
+            dot = liquidation("binance", "inverse", "DOTUSD_PERP", Decimal("4.5"), Decimal(12))
+            await deliver(sim, redis, streams.events, "binance", [dot])
         (event,) = await stream_events(redis, streams.events)
         assert feed.instruments.refreshes > loaded
         assert (Decimal(120), "DOT", "USD") == (event.notional_usd, event.base, event.quote)

@@ -6,22 +6,25 @@ from typing import Any
 
 from liq_exchange_sim import Simulator
 from liq_ingest_bybit.settings import Settings
-from tests.ingest_common.harness import FAST
+from tests.ingest_common.harness import fast_settings
+
+
+def urls(sim: Simulator) -> dict[str, str]:
+    """Where ``sim`` serves both Bybit markets and the instruments listing, by setting name."""
+    return {
+        "bybit_linear_ws_url": f"{sim.bybit_ws}/v5/public/linear",
+        "bybit_inverse_ws_url": f"{sim.bybit_ws}/v5/public/inverse",
+        "bybit_rest_url": sim.bybit_rest,
+    }
 
 
 def settings_for(sim: Simulator, events_stream: str, **overrides: Any) -> Settings:
     """Settings pointing both Bybit markets at ``sim``, with fast heartbeat and subscription timers."""
-    values: dict[str, Any] = {
-        **FAST,
-        "events_stream": events_stream,
-        "bybit_linear_ws_url": f"{sim.bybit_ws}/v5/public/linear",
-        "bybit_inverse_ws_url": f"{sim.bybit_ws}/v5/public/inverse",
-        "bybit_rest_url": sim.bybit_rest,
+    timers = {
         "heartbeat_interval": 0.5,
         "pong_timeout": 0.5,
         "ack_timeout": 2.0,
         "subscribe_retry": 0.3,
         "instruments_refresh": 30.0,
     }
-    values.update(overrides)
-    return Settings(**values)
+    return fast_settings(Settings, events_stream, {**urls(sim), **timers}, overrides)

@@ -13,17 +13,9 @@ from liq_exchange_sim import MALFORMED_KINDS, SimConfig, Simulator
 from liq_ingest_bybit.app import BybitIngest
 from tests.conftest import Streams
 from tests.ingest_bybit.sim import settings_for
-from tests.ingest_common.harness import (
-    REJECT_REASON,
-    as_tuples,
-    minute_ago,
-    open_connections,
-    records,
-    running,
-    stream_events,
-    totals_of,
-    wait_complete,
-)
+from tests.ingest_common.faults import REJECT_REASON, deliver_with_one_malformed
+from tests.ingest_common.harness import deliver, open_connections, running, stream_events
+from tests.ingest_common.truth import delivered_totals, minute_ago, published_totals, records
 from tests.waiting import eventually
 
 LINEAR = {"BTCUSDT": Decimal(65000), "ETHUSDT": Decimal(3200)}
@@ -41,19 +33,16 @@ async def test_malformed_push_is_counted_and_neighbours_arrive(
         async with running(ingest.run):
             await eventually(lambda: len(feed.acked_topics()) == 2)
             batch = records("bybit", "linear", LINEAR, 12, minute_ago())
-            sim.emit(batch[:4])
-            await sim.flush()
-            sim.set_faults("bybit_linear", malformed=kind, malformed_count=1)
-            sim.emit(batch[4:])
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
+            await deliver_with_one_malformed(
+                sim, redis, streams.events, "bybit", "bybit_linear", kind, batch[:4], batch[4:]
+            )
             await eventually(lambda: feed.rejects.total == 1)
         events = await stream_events(redis, streams.events)
     corrupted = [e for e in sim.ledger.entries if e.kind == "corrupted"]
     assert {REJECT_REASON[kind]: 1} == dict(feed.rejects.counts)
     assert len(corrupted) >= 1
     assert len(events) == 12 - len(corrupted)
-    assert as_tuples(sim.ledger.totals(exchange="bybit")) == as_tuples(totals_of(events))
+    assert published_totals(events) == delivered_totals(sim, "bybit")
     assert feed.connections[0].supervisor.opened == 1
 
 
@@ -106,9 +95,7 @@ async def test_missed_pong_replaces_the_link(redis: aioredis.Redis, streams: Str
             supervisor = feed.connections[0].supervisor
             await eventually(lambda: supervisor.reasons["pong_timeout"] == 1, timeout=10)
             await eventually(lambda: supervisor.opened == 2 and len(feed.acked_topics()) == 2)
-            sim.emit(records("bybit", "linear", LINEAR, 10, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
+            await deliver(sim, redis, streams.events, "bybit", records("bybit", "linear", LINEAR, 10, minute_ago()))
         assert len(await stream_events(redis, streams.events)) == 10
 
 
@@ -121,12 +108,10 @@ async def test_duplicated_pushes_are_published_once(redis: aioredis.Redis, strea
         sink = ingest.feeds["linear"].sink
         async with running(ingest.run):
             await eventually(lambda: len(ingest.feeds["linear"].acked_topics()) == 2)
-            sim.emit(records("bybit", "linear", LINEAR, 40, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
+            await deliver(sim, redis, streams.events, "bybit", records("bybit", "linear", LINEAR, 40, minute_ago()))
             duplicated = sum(1 for e in sim.ledger.entries if e.kind == "duplicate")
             await eventually(lambda: sink.duplicates == duplicated)
         events = await stream_events(redis, streams.events)
     assert duplicated > 0
     assert len(events) == 40
-    assert as_tuples(sim.ledger.totals(exchange="bybit")) == as_tuples(totals_of(events))
+    assert published_totals(events) == delivered_totals(sim, "bybit")

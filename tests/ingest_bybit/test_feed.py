@@ -7,12 +7,13 @@ from decimal import Decimal
 import httpx
 import redis.asyncio as aioredis
 
-from liq_exchange_sim import Instrument, SimConfig, Simulator, TruthRecord, Universe
+from liq_exchange_sim import Instrument, SimConfig, Simulator, Universe
 from liq_ingest_bybit.app import BybitIngest
 from liq_ingest_bybit.subscriptions import topic_of
 from tests.conftest import Streams
 from tests.ingest_bybit.sim import settings_for
-from tests.ingest_common.harness import as_tuples, minute_ago, records, running, stream_events, totals_of, wait_complete
+from tests.ingest_common.harness import deliver, running, stream_events
+from tests.ingest_common.truth import delivered_totals, liquidation, minute_ago, published_totals, records
 from tests.waiting import eventually
 
 
@@ -30,12 +31,13 @@ async def test_linear_and_inverse_multi_liquidation_pushes(redis: aioredis.Redis
                 await eventually(lambda m=market, listed=listed: ingest.feeds[m].acked_topics() == listed)
             linear = {i.symbol: i.ref_price for i in sim.universe.instruments("bybit_linear")[:2]}
             inverse = {i.symbol: i.ref_price for i in sim.universe.instruments("bybit_inverse")[:2]}
-            sim.emit(records("bybit", "linear", linear, 40, minute_ago()))
-            sim.emit(records("bybit", "inverse", inverse, 30, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
+            batches = (
+                records("bybit", "linear", linear, 40, minute_ago()),
+                records("bybit", "inverse", inverse, 30, minute_ago()),
+            )
+            await deliver(sim, redis, streams.events, "bybit", *batches)
         events = await stream_events(redis, streams.events)
-    assert as_tuples(sim.ledger.totals(exchange="bybit")) == as_tuples(totals_of(events))
+    assert published_totals(events) == delivered_totals(sim, "bybit")
     assert len({e.event_id for e in events}) == 70
     assert sim.stats.frames_sent < 70  # several liquidations per push
     inverse_event = next(e for e in events if e.market == "inverse")
@@ -76,21 +78,8 @@ async def test_new_listing_is_subscribed_within_one_refresh(redis: aioredis.Redi
             sim.add_instrument("bybit_linear", Instrument(symbol="NEWUSDT", base="NEW", quote="USDT", status="Trading"))
             await eventually(lambda: "allLiquidation.NEWUSDT" in feed.acked_topics(), timeout=5)
             assert feed.listings <= listings + 2  # within one refresh interval (+ the one in flight)
-            sim.emit(
-                [
-                    TruthRecord(
-                        exchange="bybit",
-                        market="linear",
-                        symbol="NEWUSDT",
-                        side="long",
-                        price=Decimal("1.25"),
-                        size=Decimal(800),
-                        ts=minute_ago(),
-                    )
-                ]
-            )
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
+            new = liquidation("bybit", "linear", "NEWUSDT", Decimal("1.25"), Decimal(800))
+            await deliver(sim, redis, streams.events, "bybit", [new])
         (event,) = await stream_events(redis, streams.events)
     assert (event.symbol, event.base, event.notional_usd) == ("NEWUSDT", "NEW", Decimal(1000))
     assert len(feed.connections) == 1
@@ -134,9 +123,8 @@ async def test_delisted_symbol_is_unsubscribed_and_not_asked_for_again(redis: ai
                 timeout=10,
                 what="a new connection with every listed topic",
             )
-            sim.emit(records("bybit", "linear", {"BTCUSDT": Decimal(65000)}, 5, minute_ago()))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
+            btc = records("bybit", "linear", {"BTCUSDT": Decimal(65000)}, 5, minute_ago())
+            await deliver(sim, redis, streams.events, "bybit", btc)
             (second,) = sim.connections("bybit_linear")
             assert gone not in second.topics
         assert sim.stats.subscription_failures == 0

@@ -2,50 +2,33 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from decimal import Decimal
-
 import pytest
 import redis.asyncio as aioredis
 
 from liq_exchange_sim import SimConfig, Simulator
 from tests.conftest import Streams
-from tests.ingest_common import service
-from tests.ingest_common.harness import records, stream_events, wait_complete
+from tests.ingest_bybit.sim import urls
+from tests.ingest_common import process
+from tests.ingest_common.harness import deliver, stream_events
+from tests.ingest_common.truth import per_market
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_bad_market_setting_exits_with_status_2() -> None:
-    """An unknown BYBIT_MARKETS entry is a configuration error, reported before anything starts."""
-    proc = await service.start("liq_ingest_bybit", {"BYBIT_MARKETS": "option"})
-    _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
-    assert proc.returncode == 2
-    assert b"BYBIT_MARKETS" in stderr
+    """An unknown BYBIT_MARKETS entry is a configuration error (exit 2), reported before anything starts."""
+    assert "unknown market 'option'" in await process.config_error("liq_ingest_bybit", {"BYBIT_MARKETS": "option"})
 
 
 async def test_publishes_then_drains_on_sigterm(redis: aioredis.Redis, redis_url: str, streams: Streams) -> None:
-    """Listing over REST, subscribing, publishing, then exit 0 on SIGTERM with everything flushed."""
+    """Listing over REST, subscribing, publishing, then exit 0 on SIGTERM with all flushed and links closed."""
     async with Simulator(SimConfig(bybit_push_interval_ms=20)) as sim:
-        env = {
-            **streams.env(),
-            "REDIS_URL": redis_url,
-            "BYBIT_LINEAR_WS_URL": f"{sim.bybit_ws}/v5/public/linear",
-            "BYBIT_INVERSE_WS_URL": f"{sim.bybit_ws}/v5/public/inverse",
-            "BYBIT_REST_URL": sim.bybit_rest,
-        }
         listed = sum(len(sim.universe.instruments(f)) for f in ("bybit_linear", "bybit_inverse"))
-        proc = await service.start("liq_ingest_bybit", env)
-        try:
+        async with process.serving("liq_ingest_bybit", streams, redis_url, urls(sim)) as service:
             await sim.wait_for(lambda s: s.stats.subscriptions == listed, timeout=30)
-            now = int(time.time() * 1000) - 60_000
-            sim.emit(records("bybit", "linear", {"BTCUSDT": Decimal(65000)}, 20, now))
-            sim.emit(records("bybit", "inverse", {"BTCUSD": Decimal(65000)}, 20, now))
-            await sim.flush()
-            await wait_complete(redis, streams.events, sim, "bybit")
-        finally:
-            status, stdout = await service.stop(proc)
-    assert status == 0
-    assert '"event":"service_stopped"' in stdout
+            btc = per_market("bybit", {"linear": "BTCUSDT", "inverse": "BTCUSD"}, 20)
+            await deliver(sim, redis, streams.events, "bybit", *btc)
+        await eventually(lambda: sim.stats.closes["client"] >= 2, what="both connections closed by the service")
+    assert service.drained
     assert len(await stream_events(redis, streams.events)) == 40

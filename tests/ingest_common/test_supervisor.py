@@ -14,7 +14,8 @@ from liq_common.ingest.connection import ConnectOptions, WsSupervisor
 from liq_common.ingest.metrics import RECONNECTS, FeedMetrics
 from liq_common.observability import Health
 from liq_exchange_sim import SimConfig, Simulator
-from tests.ingest_common.harness import open_connections, records
+from tests.ingest_common.harness import open_connections
+from tests.ingest_common.truth import records
 from tests.waiting import eventually
 
 
