@@ -260,26 +260,3 @@ async def test_redelivered_pending_entries_count_once(redis: aioredis.Redis, red
     minute = T0 + 15 * MIN
     agg = msgspec.json.decode(await redis.hget(f"{settings.dash_prefix}min:{minute}", "BTC"))
     assert agg["n"] == sum(1 for e in events if e.base == "BTC" and minute <= e.ts < minute + MIN)
-
-
-async def test_quiet_market_closes_cascades_when_events_run_ahead_of_the_clock(
-    redis: aioredis.Redis, redis_url: str, streams: Streams
-) -> None:
-    """Events far ahead of this host's clock (a fast replay, ``make demo``): quiet time still closes a cascade.
-
-    Before the fix the idle watermark was only ever "now - lateness", which stayed behind such event times,
-    so the cascade stayed open until the host clock caught up with the replay.
-    """
-    settings = settings_for(streams, redis_url)
-    events = crash_events()
-    clock = Clock()  # 1970: every event time is decades ahead of it
-    await xadd(redis, settings.events_stream, events)
-    async with running(settings, client=redis, clock=clock) as det:
-        await eventually(lambda: det.processed >= len(events) - det.engine.duplicates, what="events processed")
-        assert det.engine.open_cascades()
-        clock.now += 10 * MIN / 1000  # ten quiet minutes pass on the host, still decades before the events
-        await eventually(lambda: not det.engine.open_cascades(), what="idle close")
-        await eventually(lambda: det.producer.buffered == 0, what="published")
-    states = await cascades(redis, streams.cascades)
-    assert states[-1].status == "close"
-    assert states[-1].base == "BTC"

@@ -18,14 +18,16 @@ class ServiceProcess:
     """One ``python -m liq_<name>`` child with its own metrics port and log file.
 
     Args:
-        name: Service name as in ``services/`` (``ingest-binance``, ``detector``, ...).
+        name: Service name as in ``services/`` (``ingest-binance``, ``detector``, ...), or another name for a
+            second process of one service (then give ``service``).
         env: Extra environment (REDIS_URL, DATABASE_URL, stream names, exchange URLs, ...).
         logdir: Where ``<name>.log`` collects the child's stdout and stderr across restarts.
+        service: The service it runs, when ``name`` is not one (e.g. ``detector`` for a shard ``detector-1``).
     """
 
-    def __init__(self, name: str, env: dict[str, str], logdir: Path) -> None:
+    def __init__(self, name: str, env: dict[str, str], logdir: Path, service: str | None = None) -> None:
         self.name = name
-        self.module = f"liq_{name.replace('-', '_')}"
+        self.module = f"liq_{(service or name).replace('-', '_')}"
         self.port = free_port()
         self.env = {**os.environ, **env, "METRICS_PORT": str(self.port), "LOG_FORMAT": "json"}
         self.log_path = logdir / f"{name}.log"

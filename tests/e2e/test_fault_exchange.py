@@ -19,13 +19,8 @@ import pytest
 from liq_exchange_sim.faults import MALFORMED_KINDS
 from liq_exchange_sim.truth import Feed
 from tests.conftest import Streams
-from tests.e2e.pipeline import (
-    Pipeline,
-    assert_clean_exit,
-    assert_no_duplicate_alerts,
-    assert_stored_exactly,
-    pipeline,
-)
+from tests.e2e.checks import assert_no_duplicate_alerts, assert_stored_exactly
+from tests.e2e.pipeline import Pipeline, assert_clean_exit, pipeline
 
 DROPPED: dict[Feed, int] = {"binance_usdm": 250, "bybit_inverse": 100}
 CORRUPTED: tuple[Feed, ...] = ("binance_coinm", "bybit_linear")

@@ -21,13 +21,8 @@ import psycopg
 import pytest
 
 from tests.conftest import Streams
-from tests.e2e.pipeline import (
-    Pipeline,
-    assert_cascades_and_alerts,
-    assert_clean_exit,
-    assert_stored_exactly,
-    pipeline,
-)
+from tests.e2e.checks import assert_cascades_and_alerts, assert_stored_exactly
+from tests.e2e.pipeline import Pipeline, assert_clean_exit, pipeline
 from tests.persister.tcp_proxy import TcpProxy
 from tests.waiting import eventually
 

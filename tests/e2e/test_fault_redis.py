@@ -13,22 +13,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Streams
-from tests.e2e.pipeline import (
-    SCENARIO,
-    SERVICES,
+from tests.e2e.checks import (
     TIERS_ALERTED,
-    Pipeline,
     assert_cascades_and_alerts,
-    assert_clean_exit,
     assert_no_duplicate_alerts,
     assert_stored_exactly,
     cascades,
     delivered_totals,
     discord_posts,
-    pipeline,
     stored_keys,
     stored_totals,
 )
+from tests.e2e.pipeline import SCENARIO, SERVICES, Pipeline, assert_clean_exit, pipeline
 from tests.servers import RedisProcess
 from tests.waiting import eventually
 

@@ -241,6 +241,12 @@ class Engine:
         return changed
 
     @property
+    def has_work(self) -> bool:
+        """True once an event time was seen or a cascade is watched (adopted on restart): before that,
+        moving the watermark on evaluates nothing."""
+        return self.max_ts != _NEVER or bool(self._active)
+
+    @property
     def window_events(self) -> int:
         """Events currently in all windows (excluding pending)."""
         return sum(len(a.events) for a in self.assets.values())

@@ -108,6 +108,8 @@ class Detector:
         self._arrival_watermark = 0
         self._arrival_wall = self.clock()
         self._last_flush = 0.0
+        self.idle_rounds = 0
+        """Rounds of the idle loop so far (tests wait on it instead of sleeping)."""
         self._open: set[str] = set()
         self._flush_lock = asyncio.Lock()
         self._log = log.bind(group=settings.consumer_group, consumer=settings.consumer)
@@ -240,7 +242,10 @@ class Detector:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(idle_s, 1.0))
             try:
-                if time.monotonic() - self._last_arrival >= idle_s:
+                # Nothing to move on before the first event (or an adopted cascade): advancing to "now" then
+                # would leave the watermark ahead of a stream that runs behind the clock (a replay, a
+                # synthetic market), and every event after it would wait for the next idle spell.
+                if self.engine.has_work and time.monotonic() - self._last_arrival >= idle_s:
                     # Quiet market: event time moves on as the wall clock does. Usually that means "now -
                     # lateness"; when the events ran ahead of this host's clock (a replay faster than real
                     # time, a skewed clock) it means "the last event time + the quiet time so far", so open
@@ -252,6 +257,7 @@ class Detector:
                 await self._flush_dashboard()
             except REDIS_DOWN as exc:
                 self._log.warning("dashboard_write_failed", error=str(exc))
+            self.idle_rounds += 1
 
     # --- restart ----------------------------------------------------------------------------------
     async def rebuild(self) -> None:
