@@ -25,11 +25,14 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # bench.* when run directly
 
+from liq_common.consumer import ConsumerRunner
+from liq_common.events import Liquidation
 from liq_common.logs import configure_logging
 from liq_common.settings import load_settings
 from liq_common.streams import connect_redis
 from liq_detector.service import Detector, tune_gc
 from liq_detector.settings import Settings
+from liq_detector.shard import Routed, RoutingDecoder, Shard
 
 
 def stream_env(url: str) -> dict[str, str]:
@@ -59,12 +62,17 @@ async def wait_for(processed: Any, n: int) -> None:
         await asyncio.sleep(0.01)
 
 
-def run_shards(env: dict[str, str], n: int, count: int) -> dict[str, float]:
+def run_shards(env: dict[str, str], n: int, count: int, raw: bool = False) -> dict[str, float]:
     """Run ``count`` shards over the ``n`` entries already in ``env``'s events stream; returns the stage's
-    events/s, wall seconds and the shards' total CPU seconds."""
+    events/s, wall seconds, the shards' total CPU seconds and the events they processed as their own.
+
+    ``raw``: each process is the shards' raw limit instead: the same reading (its own group, every entry,
+    routed by :class:`~liq_detector.shard.RoutingDecoder`, only its own assets fully decoded, XACK) with
+    a no-op handler.
+    """
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, str(k), str(count), str(n), json.dumps(env)],
+            [sys.executable, __file__, str(k), str(count), str(n), json.dumps(env), "raw" if raw else "detector"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -88,11 +96,16 @@ def run_shards(env: dict[str, str], n: int, count: int) -> dict[str, float]:
             if p.poll() is None:
                 p.kill()
     wall = max(d["done"] for d in done) - started
-    return {"events_s": n / wall, "seconds": wall, "cpu_s": sum(d["cpu_s"] for d in done)}
+    return {
+        "events_s": n / wall,
+        "seconds": wall,
+        "cpu_s": sum(d["cpu_s"] for d in done),
+        "own": sum(d["own"] for d in done),
+    }
 
 
-def shard_main(index: int, count: int, n: int, env: dict[str, str]) -> None:
-    """Child process: one shard, timed from ``go`` until its runner acknowledged ``n`` entries."""
+def shard_main(index: int, count: int, n: int, env: dict[str, str], raw: bool) -> None:
+    """Child process: one shard (or its raw limit), timed from ``go`` until its runner acknowledged ``n`` entries."""
     configure_logging("bench", "warning", "json")
     tune_gc()  # as liq_detector.__main__ does
 
@@ -101,22 +114,44 @@ def shard_main(index: int, count: int, n: int, env: dict[str, str]) -> None:
             Settings, {**env, "SHARD_INDEX": str(index), "SHARD_COUNT": str(count), "CONSUMER": f"bench-{index}"}
         )
         client = connect_redis(settings.redis_url)
-        detector = Detector(settings, client, clock=lambda: 1_000.0)
+        own = 0
+
+        async def count_own(batch: list[tuple[bytes, Liquidation | Routed]]) -> None:
+            nonlocal own
+            own += sum(1 for _, ev in batch if isinstance(ev, Liquidation))
+
+        if raw:
+            shard = Shard(index, count)
+            runner: ConsumerRunner[Liquidation | Routed] = ConsumerRunner(
+                client,
+                stream=settings.events_stream,
+                group=settings.consumer_group + ":raw",
+                consumer=settings.consumer,
+                codec=RoutingDecoder(shard),
+                handler=count_own,
+                dead_stream=settings.dead_stream,
+                batch_size=settings.batch_size,
+                block_ms=500,
+            )
+            work, processed = runner.run, lambda: runner.processed
+        else:
+            detector = Detector(settings, client, clock=lambda: 1_000.0)
+            work, processed = detector.run, lambda: detector.runner.processed
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         cpu = time.process_time()
         stop = asyncio.Event()
-        task = asyncio.create_task(detector.run(stop))
-        await wait_for(lambda: detector.runner.processed, n)
+        task = asyncio.create_task(work(stop))
+        await wait_for(processed, n)
         done = time.perf_counter()
         cpu = time.process_time() - cpu
         stop.set()
         await task
         await client.aclose()
-        print(json.dumps({"done": done, "cpu_s": cpu, "own": detector.processed}), flush=True)
+        print(json.dumps({"done": done, "cpu_s": cpu, "own": own if raw else detector.processed}), flush=True)
 
     uvloop.run(main())
 
 
 if __name__ == "__main__":
-    shard_main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]))
+    shard_main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), sys.argv[5] == "raw")

@@ -85,17 +85,23 @@ async def test_check_fails_when_a_group_lags(
 async def test_check_follows_each_shard_of_a_sharded_detector(
     redis_url: str, redis: aioredis.Redis, streams: Streams, migrated_url: str
 ) -> None:
-    """Shard groups ``detector.0`` / ``detector.1`` stand for the detector; a lagging shard is named."""
+    """Shard groups ``detector.0of2`` / ``detector.1of2`` stand for the detector; a lagging shard is named,
+    a shard without a group is a problem, and a group merely named ``detector.something`` does not count."""
     await healthy(redis, streams, migrated_url)
     await redis.xgroup_destroy(streams.events, "detector")
-    await redis.xgroup_create(streams.events, "detector.0", id="$")
-    await redis.xgroup_create(streams.events, "detector.1", id="0")  # has read nothing: 2 entries behind
+    await redis.xgroup_create(streams.events, "detector.0of2", id="$")
+    await redis.xgroup_create(streams.events, "detector.1of2", id="0")  # has read nothing: 2 entries behind
     env = env_for(redis_url, streams, migrated_url)
     result = await run_liq("check", "--max-lag", "1", env=env)
-    assert f"{streams.events} / detector.0: lag 0, pending 0" in result.out
-    assert problems(result) == [f"PROBLEM  group     {streams.events} / detector.1: lag 2, pending 0: lag above 1"]
-    await redis.xgroup_destroy(streams.events, "detector.0")
-    await redis.xgroup_destroy(streams.events, "detector.1")
+    assert f"{streams.events} / detector.0of2: lag 0, pending 0" in result.out
+    assert problems(result) == [f"PROBLEM  group     {streams.events} / detector.1of2: lag 2, pending 0: lag above 1"]
+    await redis.xgroup_destroy(streams.events, "detector.1of2")
+    result = await run_liq("check", env=env)
+    assert problems(result) == [
+        f"PROBLEM  group     {streams.events}: consumer group 'detector.1of2' is missing (a shard is not running)"
+    ]
+    await redis.xgroup_destroy(streams.events, "detector.0of2")
+    await redis.xgroup_create(streams.events, "detector.audit", id="$")
     result = await run_liq("check", env=env)
     assert problems(result) == [
         f"PROBLEM  group     {streams.events}: consumer group 'detector' is missing (is liq-detector running?)"

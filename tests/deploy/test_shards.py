@@ -78,7 +78,7 @@ def merged_environment(spec: dict[str, Any]) -> dict[str, Any]:
 
 def test_shard_environments_load_with_the_detector_settings(tmp_path: Path) -> None:
     """With .env.example, each shard's merged environment loads as liq_detector Settings with its shard,
-    its own group detector.<index> and /metrics reachable; only detector settings are named (and an
+    its own group detector.<index>of<count> and /metrics reachable; only detector settings are named (and an
     index outside the count does not load)."""
     dotenv = artifacts.read_env_file(artifacts.ENV_EXAMPLE)
     allowed = set(artifacts.setting_names(Settings))
@@ -93,10 +93,10 @@ def test_shard_environments_load_with_the_detector_settings(tmp_path: Path) -> N
         except SettingsError as exc:
             pytest.fail(f"{name}: {exc}")
         assert settings.shard_count == len(shards), name
-        assert settings.consumer_group == f"{settings.group}.{settings.shard_index}", name
+        assert settings.consumer_group == f"{settings.group}.{settings.shard_index}of{settings.shard_count}", name
         assert settings.metrics_host == "0.0.0.0", f"{name}: /metrics unreachable from Prometheus"
         groups.add(settings.consumer_group)
-    assert groups == {f"detector.{i}" for i in range(len(shards))}
+    assert groups == {f"detector.{i}of{len(shards)}" for i in range(len(shards))}
     env = artifacts.render_environment(merged_environment(shards["detector"]), dotenv, tmp_path)
     with pytest.raises(SettingsError, match="SHARD_INDEX"):
         load_settings(Settings, {**env, "SHARD_INDEX": env["SHARD_COUNT"]})

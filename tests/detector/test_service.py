@@ -206,6 +206,25 @@ async def test_bad_entry_is_dead_lettered_and_rest_processed(
     assert await redis.xlen(streams.dead) == 1
 
 
+async def test_restart_after_a_dead_lettered_last_entry(
+    redis: aioredis.Redis, redis_url: str, streams: Streams
+) -> None:
+    """The last entry the group read was malformed (dead-lettered): a restart rebuilds from the entries
+    before it. Before the fix the rebuild decoded that entry and failed, at every start."""
+    settings = settings_for(streams, redis_url)
+    events = crash_events()
+    first, rest = events[:200], events[200:]
+    await xadd(redis, streams.events, first)
+    await redis.xadd(streams.events, {b"data": b'{"kind":"liquidation","price":"oops"}'})
+    clock = Clock()
+    async with running(settings, redis, clock) as det:
+        await eventually(lambda: det.runner.dead == 1 and det.processed == len(first), what="read, bad entry dead")
+    await xadd(redis, streams.events, rest)
+    async with running(settings, redis, clock) as det:
+        await eventually(lambda: det.processed == len(rest), what="the restarted detector consumed the rest")
+        assert det.engine.duplicates == 0
+
+
 async def test_restart_publishes_a_state_lost_before_the_crash(
     redis: aioredis.Redis, redis_url: str, streams: Streams
 ) -> None:

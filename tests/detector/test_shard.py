@@ -11,7 +11,8 @@ import redis.asyncio as aioredis
 from liq_common.codec import FIELD, EntryDecodeError, encode
 from liq_common.events import Cascade, Liquidation
 from liq_common.settings import SettingsError
-from liq_detector.shard import NO_TIME, Routed, RoutingDecoder, Shard
+from liq_detector.rebuild import inherit_position
+from liq_detector.shard import NO_TIME, Routed, RoutingDecoder, Shard, group_name, layout_of, split
 from tests.conftest import Streams
 from tests.detector.scenarios import T0, Scenario, liq
 from tests.detector.test_service import (
@@ -57,14 +58,21 @@ def test_ownership_is_a_stable_partition() -> None:
         Shard(2, 2)
 
 
+def routed(ev: Liquidation) -> Routed:
+    return Routed(event_id=ev.event_id, exchange=ev.exchange, market=ev.market, side=ev.side, base=ev.base, ts=ev.ts)
+
+
 def test_routing_decoder_decodes_only_its_own_assets() -> None:
     btc, eth = liq("BTC", T0, "long", 50_000, 90_000), liq("ETH", T0 + 5, "short", 9_000, 3_000)
     zero, one = RoutingDecoder(Shard(0, 2)), RoutingDecoder(Shard(1, 2))
     assert zero.decode_flat([FIELD, encode(btc)]) == btc
-    assert zero.decode_flat([FIELD, encode(eth)]) == Routed(base="ETH", ts=T0 + 5)
+    assert zero.decode_flat([FIELD, encode(eth)]) == routed(eth)
     assert one.decode_flat([FIELD, encode(eth)]) == eth
     # The multi-field form goes through the full decode, then is routed the same way.
-    assert one.decode_flat([b"x", b"1", FIELD, encode(btc)]) == Routed(base="BTC", ts=T0)
+    assert one.decode_flat([b"x", b"1", FIELD, encode(btc)]) == routed(btc)
+
+
+UNROUTED = Routed(event_id="", exchange="bybit", market="linear", side="long", base="", ts=NO_TIME)
 
 
 def test_a_bad_entry_is_reported_by_exactly_one_shard() -> None:
@@ -74,17 +82,48 @@ def test_a_bad_entry_is_reported_by_exactly_one_shard() -> None:
     for broken in (b"{not json", b'{"kind":"cascade","base":"ETH","ts":1}', b'{"kind":"liquidation","price":"oops"}'):
         with pytest.raises(EntryDecodeError):
             zero.decode_flat([FIELD, broken])
-        assert one.decode_flat([FIELD, broken]) == Routed(base="", ts=NO_TIME)
-    eth_without_price = b'{"kind":"liquidation","base":"ETH","ts":7,"event_id":"x"}'
-    assert zero.decode_flat([FIELD, eth_without_price]) == Routed(base="ETH", ts=7)
+        assert one.decode_flat([FIELD, broken]) == UNROUTED
+    eth_without_price = (
+        b'{"kind":"liquidation","event_id":"x","exchange":"bybit","market":"linear","side":"long","base":"ETH","ts":7}'
+    )
+    assert zero.decode_flat([FIELD, eth_without_price]).ts == 7  # type: ignore[union-attr]
     with pytest.raises(EntryDecodeError, match="missing required field"):
         one.decode_flat([FIELD, eth_without_price])
+
+
+def test_a_garbage_entry_does_not_move_another_shards_watermark() -> None:
+    """An entry with a base and a far-future time but no venue is not a liquidation: the non-owners skip it
+    (a single detector would dead-letter it and never see its time; counting it would hold back every later
+    tick of the shard), and shard 0 reports it."""
+    garbage = b'{"kind":"liquidation","base":"BTC","ts":9999999999999000,"exchange":"okx"}'
+    assert RoutingDecoder(Shard(1, 2)).decode_flat([FIELD, garbage]) == UNROUTED
+    with pytest.raises(EntryDecodeError):
+        RoutingDecoder(Shard(0, 2)).decode_flat([FIELD, garbage])
+    negative = (
+        b'{"kind":"liquidation","event_id":"x","exchange":"bybit","market":"linear","side":"long","base":"BTC","ts":-5}'
+    )
+    assert RoutingDecoder(Shard(1, 2)).decode_flat([FIELD, negative]) == UNROUTED
+    own, newest = split([UNROUTED, UNROUTED])
+    assert (own, newest) == ([], NO_TIME)
+
+
+def test_group_names_carry_the_layout() -> None:
+    """``GROUP.{index}of{count}``: another shard count is another set of groups, told apart by layout_of."""
+    assert [group_name("detector", i, 2) for i in range(2)] == ["detector.0of2", "detector.1of2"]
+    assert group_name("detector", 0, 1) == "detector"
+    assert [layout_of("detector", n) for n in ("detector", "detector.1of3", "detector.audit", "persister")] == [
+        1,
+        3,
+        None,
+        None,
+    ]
+    assert layout_of("detector", "detector.0of2x") is None
 
 
 def test_settings_name_one_group_per_shard(streams: Streams, redis_url: str) -> None:
     assert settings_for(streams, redis_url).consumer_group == "detector"
     sharded = settings_for(streams, redis_url, SHARD_COUNT="3", SHARD_INDEX="2", GROUP="det")
-    assert sharded.consumer_group == "det.2"
+    assert sharded.consumer_group == "det.2of3"
     with pytest.raises(SettingsError, match="SHARD_INDEX 3 must be below SHARD_COUNT 3"):
         settings_for(streams, redis_url, SHARD_COUNT="3", SHARD_INDEX="3")
 
@@ -152,7 +191,7 @@ async def test_a_restarted_shard_reconciles_only_its_own_cascades(
 
 
 async def test_each_shard_runs_its_own_group(redis: aioredis.Redis, redis_url: str, streams: Streams) -> None:
-    """``GROUP.index`` groups on the events stream, each of which received every entry."""
+    """``GROUP.{index}of{count}`` groups on the events stream, each of which received every entry."""
     events = two_cascades()[:200]
     await xadd(redis, streams.events, events)
     shards = [settings_for(streams, redis_url, SHARD_COUNT="2", SHARD_INDEX=str(k)) for k in (0, 1)]
@@ -161,7 +200,7 @@ async def test_each_shard_runs_its_own_group(redis: aioredis.Redis, redis_url: s
         await eventually(lambda: zero.runner.processed == one.runner.processed == len(events), what="read")
         assert zero.processed + one.processed == len(events)
     groups = {g["name"]: g for g in await redis.xinfo_groups(streams.events)}
-    assert set(groups) == {b"detector.0", b"detector.1"}
+    assert set(groups) == {b"detector.0of2", b"detector.1of2"}
     assert all(g["pending"] == 0 for g in groups.values())
 
 
@@ -188,4 +227,24 @@ async def test_switching_to_shards_continues_where_the_single_detector_stopped(
     states = await cascades(redis, streams.cascades)
     assert by_cascade(states) == by_cascade(reference(events, single))
     groups = {g["name"]: g["pending"] for g in await redis.xinfo_groups(streams.events)}
-    assert groups == {b"detector": 0, b"detector.0": 0, b"detector.1": 0}
+    assert groups == {b"detector": 0, b"detector.0of2": 0, b"detector.1of2": 0}
+
+
+async def test_a_new_group_inherits_only_from_other_layouts(
+    redis: aioredis.Redis, redis_url: str, streams: Streams
+) -> None:
+    """Rescaling 2 -> 3 shards starts the new groups at the newest old position; a sibling of the same
+    layout (starting at the same moment) and an unrelated ``detector.*`` group are never inherited from."""
+    await xadd(redis, streams.events, two_cascades()[:10])
+    ids = [entry_id for entry_id, _ in await redis.xrange(streams.events)]
+    await redis.xgroup_create(streams.events, "detector.audit", id="$")  # someone else's group
+    await redis.xgroup_create(streams.events, "detector.0of3", id=ids[2])  # a sibling already reading
+    three = [settings_for(streams, redis_url, SHARD_COUNT="3", SHARD_INDEX=str(k)) for k in range(3)]
+    assert await inherit_position(redis, three[1]) is None  # neither the sibling nor the audit group
+    await redis.xgroup_create(streams.events, "detector.0of2", id=ids[3])
+    await redis.xgroup_create(streams.events, "detector.1of2", id=ids[6])
+    assert await inherit_position(redis, three[2]) == ids[6]
+    assert await inherit_position(redis, three[2]) is None  # exists now
+    groups = {g["name"]: g["last-delivered-id"] for g in await redis.xinfo_groups(streams.events)}
+    assert groups[b"detector.2of3"] == ids[6]
+    assert b"detector.1of3" not in groups  # left to the runner, which starts it at 0

@@ -70,7 +70,7 @@ async def test_sharded_detector_end_to_end(redis_url: str, streams: Streams, pg_
             seqs.setdefault(state.cascade_id, []).append(state.seq)
         assert all(sorted(s) == list(range(len(s))) for s in seqs.values()), seqs  # no state twice, none lost
         groups = {g["name"] for g in await run.redis.xinfo_groups(streams.events)}
-        assert {b"detector.0", b"detector.1"} <= groups
+        assert {b"detector.0of2", b"detector.1of2"} <= groups
         assert b"detector" not in groups
     assert_clean_exit(run)
     assert run.processes["detector-1"].starts == 2

@@ -10,6 +10,7 @@ problems, capped at 1 (0 when all is well).
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -122,10 +123,11 @@ async def _streams(client: aioredis.Redis, settings: CliSettings, limits: Thresh
         report.ok("stream", f"{stream}: {length:,} entries")
         groups = await _groups(client, stream)
         for service in GROUPS[kind]:
-            # A sharded detector reads with one group per shard: ``detector.0``, ``detector.1``...
-            present = [name for name in groups if name == service or name.startswith(service + ".")]
+            present = [name for name in groups if name == service or _shard_of(service, name) is not None]
             if not present:
                 report.problem("group", f"{stream}: consumer group {service!r} is missing (is liq-{service} running?)")
+            for missing in _missing_shards(service, present):
+                report.problem("group", f"{stream}: consumer group {missing!r} is missing (a shard is not running)")
             for group in sorted(present):
                 await _group(client, stream, group, groups[group], limits, report)
     dead = int(await client.xlen(settings.dead_stream))
@@ -152,6 +154,26 @@ async def _lag(client: aioredis.Redis, stream: str, info: dict[str, Any], limit:
     start = b"(" + (last if isinstance(last, bytes) else str(last).encode())
     entries = await client.xrange(stream, min=start, max="+", count=limit + 1) or []
     return len(entries), len(entries) > limit
+
+
+_SHARD = re.compile(r"(\d+)of(\d+)")
+"""Suffix of a sharded detector's group after ``detector.``: ``{index}of{count}`` (liq_detector.shard)."""
+
+
+def _shard_of(service: str, name: str) -> tuple[int, int] | None:
+    """(index, count) when ``name`` is the group of one shard of ``service`` (``detector.1of2``), else None."""
+    prefix = service + "."
+    m = _SHARD.fullmatch(name[len(prefix) :]) if name.startswith(prefix) else None
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def _missing_shards(service: str, present: list[str]) -> list[str]:
+    """Groups of a shard layout some of whose shards have none, e.g. ``detector.1of2`` beside ``detector.0of2``."""
+    layouts: dict[int, set[int]] = {}
+    for name in present:
+        if (shard := _shard_of(service, name)) is not None:
+            layouts.setdefault(shard[1], set()).add(shard[0])
+    return [f"{service}.{i}of{n}" for n, found in sorted(layouts.items()) for i in range(n) if i not in found]
 
 
 async def _group(

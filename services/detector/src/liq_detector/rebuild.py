@@ -27,7 +27,7 @@ from liq_detector import metrics
 from liq_detector.dashboard import Dashboard
 from liq_detector.engine import Engine
 from liq_detector.settings import Settings
-from liq_detector.shard import Shard
+from liq_detector.shard import Shard, layout_of
 
 READ_CHUNK = 5_000
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -64,10 +64,9 @@ async def rebuild(
     last_id = await _last_delivered(client, s)
     if last_id is None:
         return Rebuilt([], 0, 0)
-    newest = await _xrevrange(client, s.events_stream, last_id, 1)
-    if not newest:
+    last_ts = await _newest_time(client, s.events_stream, last_id)
+    if last_ts is None:
         return Rebuilt([], 0, 0)
-    last_ts = LIQUIDATIONS.decode(newest[0][1]).ts
     oldest_allowed = last_ts - s.rebuild_max_ms
     published = await _published(client, s.cascades_stream, oldest_allowed, shard)
     saved_all = cast(dict[bytes, bytes], await client.hgetall(dashboard.key("baselines")))
@@ -99,13 +98,16 @@ async def rebuild(
 
 
 async def inherit_position(client: aioredis.Redis, s: Settings) -> bytes | None:
-    """Create this process's group, if missing, where the detector groups it replaces stood.
+    """Create this process's group, if missing, where the detector groups of another layout stood.
 
-    Changing ``SHARD_COUNT`` gives every detector a new group (``detector`` -> ``detector.0``...). Starting
-    it at ``0`` would process the whole stream again and publish its cascades twice; it starts instead
-    at the newest ``last-delivered-id`` of the other groups of ``GROUP`` (so :func:`rebuild` replays up to
-    there silently, and republishes what a slower old group had not published yet). Returns that id,
-    or None when the group existed or there is nothing to inherit (then the runner creates it as usual).
+    Each shard layout has its own groups (``detector``; ``detector.0of2`` and ``detector.1of2``...), so
+    changing ``SHARD_COUNT`` starts new ones. Starting them at ``0`` would process the whole stream again
+    and publish its cascades twice; a new group starts instead at the newest ``last-delivered-id`` of the
+    other layouts' groups, so :func:`rebuild` replays up to there silently and republishes what a slower
+    old group had not published yet (as far back as the replay reaches: ``WARMUP_MINUTES`` plus a window
+    before that position, or the oldest open cascade, at most ``REBUILD_MAX_MS``). Groups of this layout
+    (the other shards, starting at the same time) are not inherited from. Returns the id the group was
+    created at, or None when it existed or there is no other layout (the runner then creates it at ``0``).
     """
     try:
         groups = await client.xinfo_groups(s.events_stream)
@@ -117,7 +119,7 @@ async def inherit_position(client: aioredis.Redis, s: Settings) -> bytes | None:
     ids = [
         _text(g.get("last-delivered-id"))
         for name, g in names.items()
-        if name == s.group or name.startswith(s.group + ".")
+        if layout_of(s.group, name) not in (None, s.shard_count)
     ]
     ids = [i for i in ids if i and i != "0-0"]
     if not ids:
@@ -134,6 +136,18 @@ async def inherit_position(client: aioredis.Redis, s: Settings) -> bytes | None:
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+async def _newest_time(client: aioredis.Redis, stream: str, last_id: bytes) -> int | None:
+    """Event time (ms) of the newest decodable entry up to ``last_id``; None if none of the last
+    ``READ_CHUNK`` decodes. The last delivered entry itself may be one the runner dead-lettered: failing
+    on it would stop every restart at the same place."""
+    for _, fields in await _xrevrange(client, stream, last_id, READ_CHUNK):
+        try:
+            return LIQUIDATIONS.decode(fields).ts
+        except EntryDecodeError:
+            continue
+    return None
 
 
 async def _last_delivered(client: aioredis.Redis, s: Settings) -> bytes | None:

@@ -1,12 +1,13 @@
 """The detector process: Redis in and out around the Sans-I/O :class:`~liq_detector.engine.Engine`.
 
-* Consumes ``events_stream`` as group ``group`` (``group.index`` for a shard, :mod:`.shard`) with the
+* Consumes ``events_stream`` as group ``group`` (``group.{index}of{count}`` for a shard, :mod:`.shard`) with the
   shared runner; each batch goes through the engine, the resulting cascade states are published to
   ``cascades_stream`` by the batching producer.
 * Dashboard state is coalesced in memory and written in one pipeline at most every ``DASH_FLUSH_MS``.
 * When no event arrived for ``idle_ms`` (wall clock) the watermark advances with the wall clock (to now -
   lateness, or the last event time plus the quiet time when events ran ahead of the clock), so cascades
-  close when the market goes quiet.
+  close when the market goes quiet; not before the first event (or an adopted cascade), when it would
+  only run ahead of a stream that is behind the clock.
 * Every published state carries ``coverage``: per feed known to carry its base asset, the fraction of
   the cascade's window the feed was connected, from the feed-status stream (:mod:`.feeds`).
 * On start it replays the recent stream silently and reconciles with the cascade states already

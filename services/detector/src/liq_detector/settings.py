@@ -12,6 +12,7 @@ from typing import Annotated
 import msgspec
 
 from liq_common.settings import CommonSettings, Port, PositiveFloat, PositiveInt
+from liq_detector.shard import group_name
 
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Fraction = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -106,6 +107,6 @@ class Settings(CommonSettings, frozen=True, kw_only=True, rename="upper"):
 
     @property
     def consumer_group(self) -> str:
-        """The events-stream group of this process: ``GROUP``, or ``GROUP.SHARD_INDEX`` when sharded (each
-        shard reads every entry, so each needs its own group)."""
-        return self.group if self.shard_count == 1 else f"{self.group}.{self.shard_index}"
+        """The events-stream group of this process: ``GROUP``, or ``GROUP.{SHARD_INDEX}of{SHARD_COUNT}`` when
+        sharded (each shard reads every entry, so each needs its own group; see ``shard.group_name``)."""
+        return group_name(self.group, self.shard_index, self.shard_count)

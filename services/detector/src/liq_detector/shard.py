@@ -2,7 +2,8 @@
 
 A cascade is a per-asset state (its window, baseline and open cascade never look at another asset), so
 assets can be split between processes with no shared state. Every shard reads the whole events stream
-with its own consumer group (``{GROUP}.{index}``) and fully decodes only the entries of its own assets:
+with its own consumer group (``{GROUP}.{index}of{count}``, :func:`group_name`) and fully decodes only the
+entries of its own assets:
 for the others it reads just ``base`` and ``ts`` (a few hundred ns instead of ~2 us with the Decimals),
 and their event times still move its watermark, so each shard evaluates ticks exactly when a single
 detector would. Ownership is ``crc32(base) % count``: stable across processes, restarts and Python
@@ -14,26 +15,54 @@ entry gives one dead letter; an entry that routes but does not fully decode is d
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import Annotated
 
 import msgspec
 
 from liq_common.codec import FIELD, LIQUIDATIONS, EntryDecodeError
-from liq_common.events import Liquidation
+from liq_common.events import Exchange, Liquidation, Market, PositionSide
 
 NO_TIME = -(2**62)
-"""``Routed.ts`` of an entry that could not be routed (below every event time)."""
+"""Below every event time: :func:`split`'s answer when no entry was routed."""
+
+
+def group_name(group: str, index: int, count: int) -> str:
+    """The events-stream group of shard ``index`` of ``count``: ``GROUP`` unsharded, else ``GROUP.{index}of{count}``.
+
+    The count is part of the name so that another layout (2 shards -> 3) starts new groups rather than
+    resuming ones whose assets were different (see :func:`liq_detector.rebuild.inherit_position`).
+    """
+    return group if count == 1 else f"{group}.{index}of{count}"
+
+
+def layout_of(group: str, name: str) -> int | None:
+    """The shard count of ``name`` if it is one of ``group``'s detector groups (1 for ``group`` itself), else None."""
+    if name == group:
+        return 1
+    m = re.fullmatch(re.escape(group) + r"\.(\d+)of(\d+)", name)
+    return int(m[2]) if m else None
 
 
 class Routed(msgspec.Struct, frozen=True, gc=False, tag="liquidation", tag_field="kind"):
-    """The routing fields of a liquidation another shard owns: its base asset and event time (ms)."""
+    """The routing fields of a liquidation another shard owns: its base asset and event time (ms).
 
+    The identity fields are decoded too (and so validated): a non-owner lets ``ts`` move its watermark,
+    so an entry must look like a liquidation of a known venue before its time counts (a garbage entry
+    with a wild ``ts`` would otherwise hold back every later tick of the shard).
+    """
+
+    event_id: str
+    exchange: Exchange
+    market: Market
+    side: PositionSide
     base: str
-    ts: int
+    ts: Annotated[int, msgspec.Meta(ge=0)]
 
 
-_UNROUTABLE = Routed(base="", ts=NO_TIME)
+_UNROUTABLE = Routed(event_id="", exchange="bybit", market="linear", side="long", base="", ts=NO_TIME)
 _route = msgspec.json.Decoder(Routed)
 
 
@@ -96,7 +125,11 @@ class RoutingDecoder:
             if self.shard.index == 0:
                 raise
             return _UNROUTABLE
-        return ev if self.shard.owns(ev.base) else Routed(base=ev.base, ts=ev.ts)
+        if self.shard.owns(ev.base):
+            return ev
+        return Routed(
+            event_id=ev.event_id, exchange=ev.exchange, market=ev.market, side=ev.side, base=ev.base, ts=ev.ts
+        )
 
 
 def split(events: Iterable[Liquidation | Routed]) -> tuple[list[Liquidation], int]:
