@@ -139,14 +139,17 @@ def _text(value: object) -> str:
 
 
 async def _newest_time(client: aioredis.Redis, stream: str, last_id: bytes) -> int | None:
-    """Event time (ms) of the newest decodable entry up to ``last_id``; None if none of the last
-    ``READ_CHUNK`` decodes. The last delivered entry itself may be one the runner dead-lettered: failing
-    on it would stop every restart at the same place."""
-    for _, fields in await _xrevrange(client, stream, last_id, READ_CHUNK):
-        try:
-            return LIQUIDATIONS.decode(fields).ts
-        except EntryDecodeError:
-            continue
+    """Event time (ms) of the newest decodable entry up to ``last_id``; None if none decodes. The last
+    delivered entry itself may be one the runner dead-lettered: failing on it would stop every restart at
+    the same place. Usually the first entry read answers, so entries are read a few at a time."""
+    top: bytes | str = last_id
+    while entries := await _xrevrange(client, stream, top, 16):
+        for _, fields in entries:
+            try:
+                return LIQUIDATIONS.decode(fields).ts
+            except EntryDecodeError:
+                continue
+        top = "(" + entries[-1][0].decode()
     return None
 
 

@@ -159,14 +159,14 @@ class BybitFeed:
             self._log.warning("instruments_unavailable", error=str(exc))
             return False
         self.listings += 1
-        listed = {topic_of(s) for s in symbols}
-        gone = self.topics - listed
+        listed = [topic_of(s) for s in symbols]
+        gone = self.topics.difference(listed)
         if gone:  # delisted (or no longer Trading): each connection unsubscribes its share
             self.topics -= gone
             for shard in self.shards:
                 shard.remove(gone)
             self._log.info("topics_removed", count=len(gone), topics=sorted(gone)[:5], total=len(self.topics))
-        new = [topic_of(s) for s in symbols if topic_of(s) not in self.topics]
+        new = [t for t in listed if t not in self.topics]
         if new:
             self.topics.update(new)
             before = len(self.shards)
